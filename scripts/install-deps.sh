@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs every package xproc's build, tests and benchmarks need (Debian 12).
+# Idempotent: when everything is present it changes nothing and says so.
+# Usable as root or through sudo. `--check` only reports what is missing (exit 1 if any).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  clang                 # libFuzzer targets (-DXPROC_FUZZ=ON)
+  clang-format
+  libboost-dev          # Boost.Interprocess (header-only)
+  libunwind-dev         # remote unwinding (replaces LLVM's libunwind-14-dev: expected)
+  libcli11-dev          # every tool's command line
+  libgtest-dev libgmock-dev googletest
+  libbenchmark-dev      # bench/
+  procps                # pmap: the reference xpmap is compared against
+  gdb
+  python3               # a target kind in the integration tests
+  groff-base man-db     # man pages are rendered by a test
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  # "install ok installed" is the only state that counts as present.
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+  echo "install-deps: missing: ${missing[*]}"
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: not root and no sudo: install ${missing[*]} by hand" >&2; exit 1; }
+  SUDO=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
