@@ -11,15 +11,24 @@ namespace xproc {
 
 std::string_view to_string(ErrorKind kind) noexcept {
     switch (kind) {
-        case ErrorKind::os: return "os";
-        case ErrorKind::no_such_process: return "no_such_process";
-        case ErrorKind::zombie: return "zombie";
-        case ErrorKind::kernel_thread: return "kernel_thread";
-        case ErrorKind::permission: return "permission";
-        case ErrorKind::invalid_argument: return "invalid_argument";
-        case ErrorKind::parse: return "parse";
-        case ErrorKind::corrupt: return "corrupt";
-        case ErrorKind::not_supported: return "not_supported";
+        case ErrorKind::os:
+            return "os";
+        case ErrorKind::no_such_process:
+            return "no_such_process";
+        case ErrorKind::zombie:
+            return "zombie";
+        case ErrorKind::kernel_thread:
+            return "kernel_thread";
+        case ErrorKind::permission:
+            return "permission";
+        case ErrorKind::invalid_argument:
+            return "invalid_argument";
+        case ErrorKind::parse:
+            return "parse";
+        case ErrorKind::corrupt:
+            return "corrupt";
+        case ErrorKind::not_supported:
+            return "not_supported";
     }
     return "unknown";
 }
@@ -30,13 +39,23 @@ Error Error::from_errno(int err, std::string operation, pid_t pid) {
     e.operation = std::move(operation);
     e.pid = pid;
     switch (err) {
-        case ESRCH: e.kind = ErrorKind::no_such_process; break;
+        case ESRCH:
+            e.kind = ErrorKind::no_such_process;
+            break;
         case EACCES:
-        case EPERM: e.kind = ErrorKind::permission; break;
-        case EINVAL: e.kind = ErrorKind::invalid_argument; break;
+        case EPERM:
+            e.kind = ErrorKind::permission;
+            break;
+        case EINVAL:
+            e.kind = ErrorKind::invalid_argument;
+            break;
         case ENOSYS:
-        case EOPNOTSUPP: e.kind = ErrorKind::not_supported; break;
-        default: e.kind = ErrorKind::os; break;
+        case EOPNOTSUPP:
+            e.kind = ErrorKind::not_supported;
+            break;
+        default:
+            e.kind = ErrorKind::os;
+            break;
     }
     return e;
 }

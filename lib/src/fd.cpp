@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "xproc/fd.hpp"
 
-#include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
+#include <cerrno>
 
 namespace xproc {
 
@@ -38,7 +38,8 @@ Result<void> read_all(int fd, std::string& out, std::string_view what, pid_t pid
             out.reserve(used + chunk);
         }
         out.resize(out.capacity());
-        const ssize_t n = detail::retry_eintr([&] { return ::read(fd, out.data() + used, out.size() - used); });
+        const ssize_t n =
+            detail::retry_eintr([&] { return ::read(fd, out.data() + used, out.size() - used); });
         if (n < 0) {
             const int err = errno;
             out.resize(used);

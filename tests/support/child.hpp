@@ -5,22 +5,24 @@
 
 #include <gtest/gtest.h>
 
-#include <cerrno>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 namespace xproc::test {
 
 /// Full path of a target program built from tests/targets/NAME.c(pp).
-inline std::string target_path(const std::string& name) { return std::string(XPROC_TARGETS_DIR) + "/" + name; }
+inline std::string target_path(const std::string& name) {
+    return std::string(XPROC_TARGETS_DIR) + "/" + name;
+}
 /// Full path of a built tool (build/tools/NAME/NAME).
 inline std::string tool_path(const std::string& name) {
     return std::string(XPROC_TOOLS_DIR) + "/" + name + "/" + name;
@@ -29,7 +31,7 @@ inline std::string tool_path(const std::string& name) {
 /// A child process. The child's stdout is a pipe: `wait_for_line()` reads lines from it
 /// (a target prints "ready" once set up). The destructor kills (SIGKILL) and reaps it.
 class Child {
-public:
+  public:
     Child() = default;
     /// argv[0] is the program path; env is inherited. `stdin_null` gives it /dev/null.
     explicit Child(std::vector<std::string> argv) { start(std::move(argv)); }
@@ -122,7 +124,7 @@ public:
         return status;
     }
 
-private:
+  private:
     pid_t m_pid = -1;
     FILE* m_out = nullptr;
 };

@@ -8,25 +8,25 @@
 /// (the operation), on what (pid, address, path), the saved errno and, when it is
 /// known, a hint saying what would make the call succeed.
 
+#include <sys/types.h>
 #include <cstdint>
 #include <expected>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 
 namespace xproc {
 
 /// Broad classes of failure; callers branch on these, people read `Error::message()`.
 enum class ErrorKind : std::uint8_t {
-    os,                 ///< a system call failed; `errno_value` says why
-    no_such_process,    ///< the pid does not exist (or exited while we looked)
-    zombie,             ///< the process exited but was not reaped: it has no memory left
-    kernel_thread,      ///< a kernel thread: it has no user memory map
-    permission,         ///< a kernel permission rule refused; `hint` says which and how to allow it
-    invalid_argument,   ///< the caller passed something unusable
-    parse,              ///< a kernel file had a shape we do not understand
-    corrupt,            ///< shared memory that fails validation
-    not_supported,      ///< this kernel/machine lacks the feature
+    os,                ///< a system call failed; `errno_value` says why
+    no_such_process,   ///< the pid does not exist (or exited while we looked)
+    zombie,            ///< the process exited but was not reaped: it has no memory left
+    kernel_thread,     ///< a kernel thread: it has no user memory map
+    permission,        ///< a kernel permission rule refused; `hint` says which and how to allow it
+    invalid_argument,  ///< the caller passed something unusable
+    parse,             ///< a kernel file had a shape we do not understand
+    corrupt,           ///< shared memory that fails validation
+    not_supported,     ///< this kernel/machine lacks the feature
 };
 
 /// Name of a kind, e.g. "permission".
@@ -43,8 +43,8 @@ struct Error {
     pid_t pid = 0;              ///< the process concerned, 0 if none
     std::uint64_t address = 0;  ///< remote address concerned, when has_address
     bool has_address = false;
-    std::string detail;         ///< the cause in words, when errno does not say it
-    std::string hint;           ///< what would allow the operation (permission rule, fix)
+    std::string detail;  ///< the cause in words, when errno does not say it
+    std::string hint;    ///< what would allow the operation (permission rule, fix)
 
     /// Error from a failed system call; kind is derived from the errno (ESRCH → no_such_process,
     /// EACCES/EPERM → permission, EINVAL → invalid_argument, else os).
@@ -75,7 +75,9 @@ template <typename T>
 using Result = std::expected<T, Error>;
 
 /// Shorthand for returning an error: `return fail(Error::from_errno(...));`
-inline std::unexpected<Error> fail(Error e) { return std::unexpected<Error>(std::move(e)); }
+inline std::unexpected<Error> fail(Error e) {
+    return std::unexpected<Error>(std::move(e));
+}
 
 }  // namespace xproc
 

@@ -17,7 +17,7 @@ namespace xproc {
 /// Closing never throws and never retries on EINTR (on Linux the descriptor is
 /// released even when close(2) reports EINTR). Not thread safe; move-only.
 class UniqueFd {
-public:
+  public:
     UniqueFd() noexcept = default;
     explicit UniqueFd(int fd) noexcept : m_fd(fd) {}
     UniqueFd(UniqueFd&& other) noexcept : m_fd(other.release()) {}
@@ -40,7 +40,7 @@ public:
     /// Closes the current descriptor (if any) and takes `fd`.
     void reset(int fd = -1) noexcept;
 
-private:
+  private:
     int m_fd = -1;
 };
 

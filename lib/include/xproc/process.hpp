@@ -4,11 +4,11 @@
 /// `Process`: a pid pinned by a pidfd, so the process we read is the process we
 /// meant even if the pid is reused; and `list_processes()`.
 
+#include <sys/types.h>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-#include <sys/types.h>
 
 #include "xproc/error.hpp"
 #include "xproc/fd.hpp"
@@ -53,11 +53,13 @@ Result<ProcIds> parse_proc_ids(std::string_view status_text);
 /// A process pinned by a pidfd.
 ///
 /// Every accessor re-reads /proc (values are live) and then checks the pidfd:
-/// if the process died meanwhile, the result is `ErrorKind::no_such_process`
-/// rather than data from a process that reused the pid. Move-only; not thread
-/// safe (use one per thread).
+/// if the process died and was reaped meanwhile, the result is
+/// `ErrorKind::no_such_process` rather than data from a process that reused the
+/// pid. A zombie (exited, not reaped) still answers: `stat().state == 'Z'`.
+/// A refusal (EACCES) carries the ptrace rule that refused (see access.hpp).
+/// Move-only; not thread safe (use one per thread).
 class Process {
-public:
+  public:
     /// Pins `pid` with pidfd_open(2). Fails with no_such_process if absent.
     static Result<Process> open(pid_t pid);
     /// The calling process.
@@ -83,11 +85,14 @@ public:
     /// Start time since boot, in clock ticks (field 22 of stat).
     Result<std::uint64_t> start_time() const;
 
-private:
+  private:
     Process(pid_t pid, UniqueFd pidfd, UniqueFd proc_dir) noexcept
         : m_pid(pid), m_pidfd(std::move(pidfd)), m_proc_dir(std::move(proc_dir)) {}
-    /// Checks the pidfd after a read from /proc: error if the process is gone.
+    /// Checks the pidfd after a read from /proc: no_such_process if the process
+    /// was reaped (only then can its pid be reused); `what` names the operation.
     Result<void> still_alive(const char* what) const;
+    /// Reads /proc/PID/NAME through the pinned directory, then checks still_alive().
+    Result<std::string> read_entry(const char* name) const;
 
     pid_t m_pid = 0;
     UniqueFd m_pidfd;
