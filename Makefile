@@ -43,7 +43,7 @@ install: build
 # libFuzzer targets, built with clang in their own directory: make fuzz FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DXPROC_FUZZ=ON -DXPROC_BUILD_TESTS=OFF \
+	CC=clang-19 CXX=clang++-19 cmake -S . -B build-fuzz -DXPROC_FUZZ=ON -DXPROC_BUILD_TESTS=OFF \
 	  -DXPROC_BUILD_TOOLS=OFF -DXPROC_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF
 	cmake --build build-fuzz -j $(JOBS)
 	scripts/run-fuzz.sh build-fuzz $(FUZZ_SECONDS)

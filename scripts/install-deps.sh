@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git
-  clang                 # libFuzzer targets (-DXPROC_FUZZ=ON)
+  clang-19 libclang-rt-19-dev   # libFuzzer targets (-DXPROC_FUZZ=ON); clang 14 cannot compile <expected>
   clang-format
   libboost-dev          # Boost.Interprocess (header-only)
   libunwind-dev         # remote unwinding (replaces LLVM's libunwind-14-dev: expected)

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 
 namespace xproc {
@@ -29,29 +30,47 @@ Result<UniqueFd> open_fd_at(int dir, const char* path, int flags, pid_t pid) noe
 }
 
 Result<void> read_all(int fd, std::string& out, std::string_view what, pid_t pid) noexcept {
-    // Grow geometrically and read straight into the string's buffer: one
-    // syscall per chunk, no intermediate copies.
-    std::size_t chunk = 64 * 1024;
+    // /proc files return at most about a page per read(2), so this loops many
+    // times: each round reads straight into the string's spare capacity without
+    // zero-filling it (resize_and_overwrite), and the capacity grows geometrically.
+    constexpr std::size_t CHUNK = 64 * 1024;
     for (;;) {
         const std::size_t used = out.size();
-        if (out.capacity() - used < chunk) {
-            out.reserve(used + chunk);
+        if (out.capacity() - used < CHUNK) {
+            out.reserve(std::max(out.capacity() * 2, used + CHUNK));
         }
-        out.resize(out.capacity());
-        const ssize_t n =
-            detail::retry_eintr([&] { return ::read(fd, out.data() + used, out.size() - used); });
+        ssize_t n = 0;
+        int err = 0;
+        out.resize_and_overwrite(out.capacity(), [&](char* data, std::size_t cap) noexcept {
+            n = detail::retry_eintr([&] { return ::read(fd, data + used, cap - used); });
+            err = errno;
+            return used + (n > 0 ? static_cast<std::size_t>(n) : 0);
+        });
         if (n < 0) {
-            const int err = errno;
-            out.resize(used);
             return fail(Error::from_errno(err, "read(" + std::string(what) + ")", pid));
         }
-        out.resize(used + static_cast<std::size_t>(n));
         if (n == 0) {
             return {};
         }
-        if (chunk < 1024 * 1024) {
-            chunk *= 2;
+    }
+}
+
+Result<void> read_all(int fd, detail::PageBuffer& out, std::string_view what, pid_t pid) noexcept {
+    constexpr std::size_t CHUNK = 64 * 1024;
+    for (;;) {
+        if (!out.reserve_spare(CHUNK)) {
+            return fail(Error::from_errno(ENOMEM, "read(" + std::string(what) + ")", pid));
         }
+        const ssize_t n = detail::retry_eintr(
+            [&] { return ::read(fd, out.data() + out.size(), out.capacity() - out.size()); });
+        if (n < 0) {
+            const int err = errno;
+            return fail(Error::from_errno(err, "read(" + std::string(what) + ")", pid));
+        }
+        if (n == 0) {
+            return {};
+        }
+        out.commit(static_cast<std::size_t>(n));
     }
 }
 

@@ -4,10 +4,12 @@
 /// `UniqueFd`: the move-only owner of a file descriptor, and small helpers that
 /// open and read files the way the /proc parsers need them.
 
+#include <cerrno>
 #include <cstddef>
 #include <string>
 #include <utility>
 
+#include "xproc/detail/page_buffer.hpp"
 #include "xproc/error.hpp"
 
 namespace xproc {
@@ -53,6 +55,10 @@ Result<UniqueFd> open_fd_at(int dir, const char* path, int flags, pid_t pid = 0)
 /// in large chunks. /proc files report size 0, so this reads until EOF.
 /// `what` names the file in an error.
 Result<void> read_all(int fd, std::string& out, std::string_view what, pid_t pid = 0) noexcept;
+
+/// Same, into a PageBuffer: for large /proc texts (smaps), which this reads with
+/// few page faults and no copying as it grows.
+Result<void> read_all(int fd, detail::PageBuffer& out, std::string_view what, pid_t pid = 0) noexcept;
 
 /// Reads a whole (small or large) file into a string.
 Result<std::string> read_file(const char* path, pid_t pid = 0) noexcept;

@@ -15,14 +15,15 @@
 ///   for (const xproc::Mapping& m : *map) { use(m.start, m.path, m.smaps.rss_kb); }
 /// @endcode
 
+#include <sys/types.h>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-#include <sys/types.h>
 
+#include "xproc/detail/page_buffer.hpp"
 #include "xproc/error.hpp"
 
 namespace xproc {
@@ -48,7 +49,7 @@ enum class MappingKind : std::uint8_t {
     vsyscall,    ///< [vsyscall]
     anon_named,  ///< [anon:NAME] (prctl PR_SET_VMA_ANON_NAME)
     anon_shmem,  ///< [anon_shmem:NAME]
-    pseudo,      ///< any other [name] the kernel prints (kept verbatim)
+    pseudo,      ///< any other name that is not a path: [uprobes], anon_inode:[perf_event], ... (verbatim)
 };
 
 /// One numeric smaps line, in the order the kernel printed it. Kept by name so
@@ -60,7 +61,7 @@ struct SmapsField {
 };
 
 /// The well-known smaps fields, decoded (kB unless noted). Absent fields are 0;
-/// `present` says which of them the kernel printed.
+/// `Mapping::fields` (or `Mapping::find_field`) says which of them the kernel printed.
 struct SmapsCounters {
     std::uint64_t size_kb = 0;
     std::uint64_t kernel_page_size_kb = 0;
@@ -117,6 +118,9 @@ struct Mapping {
     std::string_view path() const noexcept;
     /// The NAME of [anon:NAME] / [anon_shmem:NAME], else empty.
     std::string_view anon_name() const noexcept;
+    /// The first smaps field called `field_name` ("Pss_Dirty"), or nullptr when the
+    /// kernel did not print it. Linear in the number of fields.
+    const SmapsField* find_field(std::string_view field_name) const noexcept;
 };
 
 /// Which file a MemoryMap came from.
@@ -124,7 +128,7 @@ enum class MapsSource : std::uint8_t { maps, smaps, smaps_rollup };
 
 /// A parsed memory map. Move-only: its mappings point into the text it owns.
 class MemoryMap {
-public:
+  public:
     using const_iterator = std::vector<Mapping>::const_iterator;
 
     MemoryMap() = default;
@@ -134,8 +138,15 @@ public:
     MemoryMap& operator=(const MemoryMap&) = delete;
 
     /// Parses `text` (takes ownership) as the given source. A malformed line is
-    /// an `ErrorKind::parse` error naming the line number; never a crash.
+    /// an `ErrorKind::parse` error whose operation names the 1-based line
+    /// ("parse smaps line 12") and whose detail says what is wrong, quoting the
+    /// line; never a crash. Empty text is an empty map. In smaps, a line
+    /// "Name: text" whose name is unknown and whose value is not a number (a
+    /// textual field of a newer kernel) is skipped; numeric unknown lines are kept
+    /// in `Mapping::fields`. Thread safe (no shared state).
     static Result<MemoryMap> parse(std::string text, MapsSource source);
+    /// Same, for text already in a page buffer (what the readers use: no copy).
+    static Result<MemoryMap> parse(detail::PageBuffer text, MapsSource source);
 
     MapsSource source() const noexcept { return m_source; }
     const std::vector<Mapping>& mappings() const noexcept { return m_mappings; }
@@ -145,10 +156,10 @@ public:
     bool empty() const noexcept { return m_mappings.empty(); }
     const Mapping& operator[](std::size_t i) const noexcept { return m_mappings[i]; }
     /// The raw text parsed.
-    std::string_view text() const noexcept { return m_text ? std::string_view(*m_text) : std::string_view(); }
+    std::string_view text() const noexcept { return m_text.view(); }
 
-private:
-    std::unique_ptr<const std::string> m_text;  // heap-held: views survive moves
+  private:
+    detail::PageBuffer m_text;  // its own mapping: views survive moves
     std::vector<Mapping> m_mappings;
     std::vector<SmapsField> m_fields;
     MapsSource m_source = MapsSource::maps;

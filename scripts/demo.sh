@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make demo`: the tour of xproc on a fresh machine. Starts the example program
+# examples/memory_tour, which reads its own map through the library, then shows
+# its memory map through xpmap, the pmap-compatible tool.
+set -euo pipefail
+BUILD=${1:-build}
+tour=$BUILD/examples/memory_tour
+xpmap=$BUILD/tools/xpmap/xpmap
+
+fifo=$(mktemp -u /tmp/xproc-demo.XXXXXX)
+mkfifo "$fifo"
+"$tour" --wait >"$fifo" &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$fifo"; }
+trap cleanup EXIT
+
+echo "== 1. examples/memory_tour reads its own memory map with the xproc library:"
+while IFS= read -r line; do
+  [ "$line" = ready ] && break
+  echo "   $line"
+done <"$fifo"
+
+echo
+echo "== 2. xpmap -x $pid: the same process seen from outside, in procps pmap's -x format"
+echo "   (Kbytes = size, RSS = resident, Dirty = modified pages; [ anon ] has no file)"
+echo
+"$xpmap" -x "$pid"
+echo
+echo "== 3. xpmap --by-file --top 5 $pid: totals per backing file, what pmap cannot do"
+echo
+"$xpmap" --by-file --top 5 "$pid"
+echo
+echo "Next: 'make test' runs the whole suite; 'man -l man/xpmap.1' for every option."

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the build tree into a scratch prefix and builds tests/install/consumer
+# against it twice: with CMake's find_package(xproc), and with pkg-config.
+# Usage: run.sh BUILD_DIR [extra compiler/linker flags, e.g. sanitizer flags]
+set -euo pipefail
+build=$1
+extra=${2:-}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/xproc-install-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+cmake --install "$build" --prefix "$work/prefix" >/dev/null
+expect() { [ -e "$work/prefix/$1" ] || { echo "install: $1 is missing from the installed tree" >&2; exit 1; }; }
+expect share/man/man7/xproc.7
+expect include/xproc/maps.hpp
+if [ -f "$build/tools/xpmap/xpmap" ]; then
+  expect bin/xpmap
+  expect share/man/man1/xpmap.1
+fi
+
+echo "-- find_package(xproc)"
+cmake -S "$here/consumer" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$work/prefix" \
+  -DCMAKE_CXX_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" >/dev/null
+cmake --build "$work/cmake-build" >/dev/null
+"$work/cmake-build/consumer"
+
+echo "-- pkg-config xproc"
+pcdir=$(dirname "$(find "$work/prefix" -name xproc.pc | head -n1)")
+flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs xproc)
+libdir=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir xproc)
+# shellcheck disable=SC2086
+c++ $extra "$here/consumer/main.cpp" $flags -Wl,-rpath,"$libdir" -o "$work/pc-consumer"
+"$work/pc-consumer"
