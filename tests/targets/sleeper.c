@@ -9,7 +9,8 @@
 int main(int argc, char** argv) {
     long pages = argc > 1 ? strtol(argv[1], NULL, 10) : 0;
     if (pages > 0) {
-        char* p = mmap(NULL, (size_t)pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        char* p =
+            mmap(NULL, (size_t)pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) {
             perror("mmap");
             return 1;
