@@ -16,12 +16,12 @@ void UniqueFd::reset(int fd) noexcept {
     }
 }
 
-Result<UniqueFd> open_fd(const char* path, int flags, pid_t pid) noexcept {
-    return open_fd_at(AT_FDCWD, path, flags, pid);
+Result<UniqueFd> open_fd(const char* path, int flags, pid_t pid, mode_t mode) noexcept {
+    return open_fd_at(AT_FDCWD, path, flags, pid, mode);
 }
 
-Result<UniqueFd> open_fd_at(int dir, const char* path, int flags, pid_t pid) noexcept {
-    const int fd = detail::retry_eintr([&] { return ::openat(dir, path, flags | O_CLOEXEC); });
+Result<UniqueFd> open_fd_at(int dir, const char* path, int flags, pid_t pid, mode_t mode) noexcept {
+    const int fd = detail::retry_eintr([&] { return ::openat(dir, path, flags | O_CLOEXEC, mode); });
     if (fd < 0) {
         const int err = errno;
         return fail(Error::from_errno(err, std::string("open(") + path + ")", pid));

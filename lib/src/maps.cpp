@@ -11,6 +11,7 @@
 
 #include "xproc/access.hpp"
 #include "xproc/fd.hpp"
+#include "xproc/process.hpp"
 
 // The parser reads the kernel's text in one pass over one buffer. The formats
 // (fs/proc/task_mmu.c, show_map_vma / show_smap / show_smaps_rollup):
@@ -757,6 +758,8 @@ Error explain_failure(pid_t pid, std::string operation, int err, bool during_rea
     return e;
 }
 
+/// Reads a thread id's map by path (/proc/TID/maps): the fallback for ids that
+/// pidfd_open refuses, hence unpinned and without the exit check.
 Result<MemoryMap> read_proc(pid_t pid, MapsSource source) {
     const std::string_view file = source_name(source);
     std::string path = "/proc/" + std::to_string(pid) + "/";
@@ -779,6 +782,93 @@ Result<MemoryMap> read_proc(pid_t pid, MapsSource source) {
         return fail(explain_failure(pid, "read(" + path + ")", 0, true));
     }
     return parse_labelled(std::move(*text), source, path, pid);
+}
+
+/// Whether `proc` has its memory according to `st` (read just before): not
+/// exited, neither a zombie nor dead, and an address space (kernel threads and
+/// exiting processes past exit_mm() show vsize 0).
+bool has_memory(const Process& proc, const ProcStat& st) noexcept {
+    return proc.alive() && st.state != 'Z' && st.state != 'X' && st.vsize != 0;
+}
+
+/// explain_failure() for a pinned process: once it is reaped its pid may belong
+/// to another process, so that is said without asking /proc about the pid.
+Error explain_pinned_failure(const Process& proc, std::string operation, int err, bool during_read) {
+    if (auto st = proc.stat(); !st && st.error().kind == ErrorKind::no_such_process) {
+        Error e = std::move(st.error());
+        e.operation = std::move(operation);
+        if (during_read) {
+            e.detail = "the process exited while being read";
+        }
+        return e;
+    }
+    return explain_failure(proc.pid(), std::move(operation), err, during_read);
+}
+
+Result<MemoryMap> read_pinned(const Process& proc, MapsSource source) {
+    const pid_t pid = proc.pid();
+    const std::string file(source_name(source));
+    const std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+    auto before = proc.stat();
+    if (!before) {
+        if (before.error().kind == ErrorKind::no_such_process) {
+            before.error().operation = "open(" + path + ")";
+        }
+        return fail(std::move(before.error()));
+    }
+    const bool had_memory = has_memory(proc, *before);
+
+    auto fd = open_fd_at(proc.proc_dir(), file.c_str(), O_RDONLY, pid);
+    if (!fd) {
+        return fail(explain_pinned_failure(proc, "open(" + path + ")", fd.error().errno_value, false));
+    }
+    auto text = read_text(fd->get(), path, pid);
+    if (!text) {
+        return fail(explain_pinned_failure(proc, "read(" + path + ")", text.error().errno_value, true));
+    }
+    if (had_memory) {
+        // The kernel ends the file early, without an error, once the process has
+        // released its memory, so what was read may be a part presented as the
+        // whole. exit_mm() clears the task's mm (stat's vsize becomes 0) before
+        // the mm stops answering reads: memory still there now means it answered
+        // throughout the read.
+        auto after = proc.stat();
+        if (!after && after.error().kind != ErrorKind::no_such_process) {
+            return fail(std::move(after.error()));
+        }
+        if (!after || !has_memory(proc, *after)) {
+            Error e = Error::make(ErrorKind::no_such_process, "read(" + path + ")",
+                                  "the process exited while being read", pid);
+            e.errno_value = ESRCH;
+            return fail(std::move(e));
+        }
+    }
+    if (text->size() == 0) {
+        // Opens fine and reads empty: a kernel thread or a zombie (a live
+        // process always has mappings).
+        return fail(explain_pinned_failure(proc, "read(" + path + ")", 0, true));
+    }
+    return parse_labelled(std::move(*text), source, path, pid);
+}
+
+/// The pid-based readers: pin the process, or read a thread id by path.
+Result<MemoryMap> read_by_pid(pid_t pid, MapsSource source) {
+    if (pid <= 0) {
+        return fail(
+            Error::make(ErrorKind::invalid_argument,
+                        "read(/proc/" + std::to_string(pid) + "/" + std::string(source_name(source)) + ")",
+                        "pid must be positive", pid));
+    }
+    auto proc = Process::open(pid);
+    if (proc) {
+        return read_pinned(*proc, source);
+    }
+    // pidfd_open refuses a thread id that is not a thread-group leader (EINVAL;
+    // ENOENT since Linux 6.9), yet /proc/TID/maps shows its process's map.
+    if (const int err = proc.error().errno_value; err == EINVAL || err == ENOENT) {
+        return read_proc(pid, source);
+    }
+    return fail(std::move(proc.error()));
 }
 
 Result<MemoryMap> parse_labelled(detail::PageBuffer text, MapsSource source, std::string_view label,
@@ -853,16 +943,28 @@ Result<MemoryMap> MemoryMap::parse(detail::PageBuffer text, MapsSource source) {
     return map;
 }
 
+Result<MemoryMap> read_maps(const Process& proc) {
+    return read_pinned(proc, MapsSource::maps);
+}
+
+Result<MemoryMap> read_smaps(const Process& proc) {
+    return read_pinned(proc, MapsSource::smaps);
+}
+
+Result<MemoryMap> read_smaps_rollup(const Process& proc) {
+    return read_pinned(proc, MapsSource::smaps_rollup);
+}
+
 Result<MemoryMap> read_maps(pid_t pid) {
-    return read_proc(pid, MapsSource::maps);
+    return read_by_pid(pid, MapsSource::maps);
 }
 
 Result<MemoryMap> read_smaps(pid_t pid) {
-    return read_proc(pid, MapsSource::smaps);
+    return read_by_pid(pid, MapsSource::smaps);
 }
 
 Result<MemoryMap> read_smaps_rollup(pid_t pid) {
-    return read_proc(pid, MapsSource::smaps_rollup);
+    return read_by_pid(pid, MapsSource::smaps_rollup);
 }
 
 Result<MemoryMap> read_map_file(int fd, MapsSource source, pid_t pid) {

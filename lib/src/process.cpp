@@ -219,6 +219,10 @@ Result<ProcIds> parse_proc_ids(std::string_view status_text) {
                 return bad();
             }
             have |= HAVE_CAP_PRM;
+        } else if (key == "Tgid") {
+            if (!parse_int(token(), ids.tgid) || ids.tgid <= 0) {
+                return bad();
+            }
         } else if (key == "TracerPid") {
             if (!parse_int(token(), ids.tracer_pid) || ids.tracer_pid < 0) {
                 return bad();
@@ -232,7 +236,8 @@ Result<ProcIds> parse_proc_ids(std::string_view status_text) {
             ids.no_new_privs = v != 0;
         }
     }
-    // NoNewPrivs is optional (Linux >= 4.10); the rest is in every kernel xproc runs on.
+    // NoNewPrivs is optional (Linux >= 4.10), and so is Tgid, for status texts cut down
+    // to the ids (tests, fuzzing); the rest is in every kernel xproc runs on.
     constexpr unsigned REQUIRED = HAVE_UID | HAVE_GID | HAVE_CAP_EFF | HAVE_CAP_PRM | HAVE_TRACER;
     if ((have & REQUIRED) != REQUIRED) {
         std::string missing;
@@ -489,6 +494,31 @@ Result<std::uint64_t> Process::start_time() const {
         return fail(std::move(st.error()));
     }
     return st->start_time_ticks;
+}
+
+Result<pid_t> thread_group_of(pid_t tid) {
+    const std::string path = proc_path(tid, "status");
+    if (tid <= 0) {
+        return fail(Error::make(ErrorKind::invalid_argument, "thread_group_of(" + std::to_string(tid) + ")",
+                                "a thread id must be positive"));
+    }
+    auto text = read_file(path.c_str(), tid);
+    if (!text) {
+        Error& e = text.error();
+        if (is_gone_errno(e.errno_value)) {
+            // /proc/TID is absent: no thread has that id (any more).
+            e = Error::from_errno(ESRCH, std::move(e.operation), tid);
+        }
+        return fail(std::move(e));
+    }
+    auto ids = parse_proc_ids(*text);
+    if (!ids || ids->tgid <= 0) {
+        Error e = ids ? parse_error("status", "no Tgid line") : std::move(ids.error());
+        e.operation = "parse(" + path + ")";
+        e.pid = tid;
+        return fail(std::move(e));
+    }
+    return ids->tgid;
 }
 
 Result<std::vector<pid_t>> list_processes() {

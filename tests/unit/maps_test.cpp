@@ -11,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
+#include <chrono>
 #include <cinttypes>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,11 +22,13 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "../support/child.hpp"  // tests/CMakeLists.txt adds <unit>/support, not tests/support
 #include "xproc/fd.hpp"
+#include "xproc/process.hpp"
 
 namespace xproc {
 namespace {
@@ -866,7 +870,17 @@ TEST(Maps, fuzz_seed_corpus_parses_as_its_extension_says) {
 // ---------------------------------------------------------------------------
 // Reading real processes.
 
+using PidReader = Result<MemoryMap> (*)(pid_t);
+using ProcessReader = Result<MemoryMap> (*)(const Process&);
+constexpr PidReader PID_READERS[] = {read_maps, read_smaps, read_smaps_rollup};
+constexpr ProcessReader PROCESS_READERS[] = {read_maps, read_smaps, read_smaps_rollup};
+
 TEST(Maps, read_smaps_of_self_agrees_with_maps) {
+    // A first read of each sets up what the reads allocate (a sanitizer's
+    // allocator maps a region per size class), so that the two reads compared
+    // below differ by as few mappings as possible.
+    ASSERT_TRUE(read_maps(getpid()).has_value());
+    ASSERT_TRUE(read_smaps(getpid()).has_value());
     auto maps = read_maps(getpid());
     auto smaps = read_smaps(getpid());
     ASSERT_TRUE(maps.has_value()) << maps.error().message();
@@ -936,6 +950,131 @@ TEST(Maps, read_smaps_of_child_sees_its_touched_pages) {
     EXPECT_TRUE(found_pages);
 }
 
+TEST(Maps, read_through_process_of_live_child) {
+    test::Child child({test::target_path("sleeper"), "100"});
+    ASSERT_TRUE(child.wait_for_line());
+    auto proc = Process::open(child.pid());
+    ASSERT_TRUE(proc) << proc.error().message();
+
+    auto maps = read_maps(*proc);
+    ASSERT_TRUE(maps) << maps.error().message();
+    EXPECT_EQ(maps->source(), MapsSource::maps);
+    auto smaps = read_smaps(*proc);
+    ASSERT_TRUE(smaps) << smaps.error().message();
+    EXPECT_EQ(smaps->source(), MapsSource::smaps);
+    // The child is idle: both reads see the same mappings.
+    ASSERT_EQ(maps->size(), smaps->size());
+    bool found_exe = false;
+    bool found_pages = false;
+    for (std::size_t i = 0; i < maps->size(); ++i) {
+        const Mapping& m = (*smaps)[i];
+        EXPECT_EQ((*maps)[i].start, m.start);
+        EXPECT_EQ((*maps)[i].name, m.name);
+        found_exe |= m.kind == MappingKind::file && m.path().ends_with("/sleeper") && m.perms.exec;
+        found_pages |= m.kind == MappingKind::anonymous && m.perms.write && m.smaps.private_dirty_kb >= 400;
+    }
+    EXPECT_TRUE(found_exe);
+    EXPECT_TRUE(found_pages);
+
+    auto rollup = read_smaps_rollup(*proc);
+    ASSERT_TRUE(rollup) << rollup.error().message();
+    ASSERT_EQ(rollup->size(), 1u);
+    EXPECT_GE((*rollup)[0].smaps.private_dirty_kb, 400u);
+}
+
+TEST(Maps, read_through_process_of_reaped_child_is_no_such_process) {
+    test::Child child({test::target_path("sleeper")});
+    ASSERT_TRUE(child.wait_for_line());
+    auto proc = Process::open(child.pid());
+    ASSERT_TRUE(proc) << proc.error().message();
+    const pid_t pid = child.pid();
+    ASSERT_TRUE(read_maps(*proc));
+
+    // The pidfd and the /proc/PID directory fd stay open after the reap.
+    child.kill_and_reap();
+    for (const ProcessReader reader : PROCESS_READERS) {
+        auto r = reader(*proc);
+        ASSERT_FALSE(r.has_value()) << "read a reaped process";
+        EXPECT_EQ(r.error().kind, ErrorKind::no_such_process) << r.error().message();
+        EXPECT_EQ(r.error().pid, pid);
+    }
+}
+
+TEST(Maps, read_through_process_of_zombie_is_zombie_error) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        pause();
+        _exit(0);
+    }
+    struct Reaper {  // reaps the child even when an assertion below fails
+        pid_t pid;
+        ~Reaper() {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+    } reaper{pid};
+    auto proc = Process::open(pid);
+    ASSERT_TRUE(proc) << proc.error().message();
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    // Wait for the exit without reaping: the child stays a zombie.
+    siginfo_t info{};
+    ASSERT_EQ(waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
+    for (const ProcessReader reader : PROCESS_READERS) {
+        auto r = reader(*proc);
+        ASSERT_FALSE(r.has_value());
+        EXPECT_EQ(r.error().kind, ErrorKind::zombie) << r.error().message();
+        EXPECT_EQ(r.error().pid, pid);
+    }
+}
+
+TEST(Maps, read_through_process_that_exits_meanwhile_is_complete_or_no_such_process) {
+    // A big map takes milliseconds to read; kill the target at various moments of
+    // the read. The kernel then ends the file early without an error: the read
+    // must either return every mapping or fail with no_such_process.
+    constexpr int N = 20000;
+    for (const bool smaps : {false, true}) {
+        for (const int delay_us : {0, 500, 1000, 2000, 4000, 8000}) {
+            test::Child target({test::target_path("many_maps"), std::to_string(N)});
+            ASSERT_TRUE(target.wait_for_line());
+            ASSERT_TRUE(target.freeze());
+            auto proc = Process::open(target.pid());
+            ASSERT_TRUE(proc) << proc.error().message();
+            auto whole = read_maps(*proc);
+            ASSERT_TRUE(whole) << whole.error().message();
+            ASSERT_GT(whole->size(), static_cast<std::size_t>(N));
+
+            std::thread killer([&] {
+                std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+                target.kill_and_reap();
+            });
+            auto r = smaps ? read_smaps(*proc) : read_maps(*proc);
+            killer.join();
+            if (r) {
+                EXPECT_EQ(r->size(), whole->size()) << "partial map, delay " << delay_us << " us";
+            } else {
+                EXPECT_EQ(r.error().kind, ErrorKind::no_such_process) << r.error().message();
+            }
+        }
+    }
+}
+
+TEST(Maps, read_of_thread_id_reads_its_process) {
+    test::Child child({test::target_path("threads"), "2"});
+    ASSERT_TRUE(child.wait_for_line());
+    auto proc = Process::open(child.pid());
+    ASSERT_TRUE(proc) << proc.error().message();
+    auto tids = proc->threads();
+    ASSERT_TRUE(tids) << tids.error().message();
+    ASSERT_EQ(tids->size(), 3u);
+    // pidfd_open refuses a non-leader thread id; /proc/TID/maps is its process's map.
+    auto by_tid = read_maps(tids->back());
+    ASSERT_TRUE(by_tid) << by_tid.error().message();
+    auto by_pid = read_maps(*proc);
+    ASSERT_TRUE(by_pid) << by_pid.error().message();
+    EXPECT_EQ(by_tid->size(), by_pid->size());
+}
+
 TEST(Maps, read_map_file_from_descriptor) {
     const std::string path = std::string(XPROC_SAMPLES_DIR) + "/capture.smaps";
     auto fd = open_fd(path.c_str(), O_RDONLY);
@@ -979,7 +1118,7 @@ TEST(Maps, read_of_missing_process_is_no_such_process) {
     }
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    for (auto reader : {read_maps, read_smaps, read_smaps_rollup}) {
+    for (const PidReader reader : PID_READERS) {
         auto r = reader(pid);
         ASSERT_FALSE(r.has_value());
         EXPECT_EQ(r.error().kind, ErrorKind::no_such_process) << r.error().message();
@@ -996,7 +1135,7 @@ TEST(Maps, read_of_zombie_is_zombie_error) {
     // Wait for the exit without reaping: the child stays a zombie.
     siginfo_t info{};
     ASSERT_EQ(waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
-    for (auto reader : {read_maps, read_smaps, read_smaps_rollup}) {
+    for (const PidReader reader : PID_READERS) {
         auto r = reader(pid);
         ASSERT_FALSE(r.has_value());
         EXPECT_EQ(r.error().kind, ErrorKind::zombie) << r.error().message();
@@ -1045,7 +1184,7 @@ TEST(Maps, read_of_kernel_thread_is_kernel_thread_error) {
     if (pid == 0) {
         GTEST_SKIP() << "no kernel thread visible in this pid namespace";
     }
-    for (auto reader : {read_maps, read_smaps, read_smaps_rollup}) {
+    for (const PidReader reader : PID_READERS) {
         auto r = reader(pid);
         ASSERT_FALSE(r.has_value());
         EXPECT_EQ(r.error().kind, ErrorKind::kernel_thread) << r.error().message();

@@ -139,7 +139,25 @@ TEST(ParseProcIds, reads_ids_capabilities_and_tracer) {
     EXPECT_EQ(ids->cap_prm, 0x20c0u);
     EXPECT_EQ(ids->cap_eff, 0x000001fffeffffffu);
     EXPECT_EQ(ids->tracer_pid, 77);
+    EXPECT_EQ(ids->tgid, 4242);
     EXPECT_TRUE(ids->no_new_privs);
+}
+
+TEST(ParseProcIds, tgid_is_optional_but_must_be_a_positive_number) {
+    std::string text = STATUS_SAMPLE;
+    text.erase(text.find("Tgid:"), std::string("Tgid:\t4242\n").size());
+    auto ids = xproc::parse_proc_ids(text);
+    ASSERT_TRUE(ids) << ids.error().message();
+    EXPECT_EQ(ids->tgid, 0);
+
+    for (const char* bad : {"Tgid:\t0\n", "Tgid:\t-5\n", "Tgid:\tx\n", "Tgid:\t\n"}) {
+        std::string bad_text = STATUS_SAMPLE;
+        bad_text.replace(bad_text.find("Tgid:"), std::string("Tgid:\t4242\n").size(), bad);
+        auto r = xproc::parse_proc_ids(bad_text);
+        ASSERT_FALSE(r) << "accepted " << bad;
+        EXPECT_EQ(r.error().kind, ErrorKind::parse);
+        EXPECT_THAT(r.error().message(), HasSubstr("Tgid")) << bad;
+    }
 }
 
 TEST(ParseProcIds, no_new_privs_is_optional) {
@@ -360,6 +378,55 @@ TEST(Process, threads_of_a_multithreaded_target) {
     ASSERT_TRUE(all) << all.error().message();
     EXPECT_TRUE(std::binary_search(all->begin(), all->end(), child.pid()));
     EXPECT_FALSE(std::binary_search(all->begin(), all->end(), tids->back()));
+}
+
+TEST(ThreadGroupOf, every_thread_id_leads_to_its_process) {
+    xproc::test::Child child({xproc::test::target_path("threads"), "4"});
+    ASSERT_TRUE(child.wait_for_line());
+    auto p = Process::open(child.pid());
+    ASSERT_TRUE(p) << p.error().message();
+    auto tids = p->threads();
+    ASSERT_TRUE(tids) << tids.error().message();
+    ASSERT_EQ(tids->size(), 5u);
+    for (const pid_t tid : *tids) {
+        auto tgid = xproc::thread_group_of(tid);
+        ASSERT_TRUE(tgid) << tid << ": " << tgid.error().message();
+        EXPECT_EQ(*tgid, child.pid()) << tid;
+    }
+    // The non-leader ids pidfd_open refuses pin through their thread group.
+    auto pinned = Process::open(xproc::thread_group_of(tids->back()).value());
+    ASSERT_TRUE(pinned) << pinned.error().message();
+    EXPECT_EQ(pinned->pid(), child.pid());
+
+    auto ids = p->ids();
+    ASSERT_TRUE(ids) << ids.error().message();
+    EXPECT_EQ(ids->tgid, child.pid());
+}
+
+TEST(ThreadGroupOf, of_self_and_of_this_thread) {
+    EXPECT_EQ(xproc::thread_group_of(getpid()).value_or(0), getpid());
+    EXPECT_EQ(xproc::thread_group_of(gettid()).value_or(0), getpid());
+    EXPECT_EQ(Process::self()->ids()->tgid, getpid());
+}
+
+TEST(ThreadGroupOf, absent_and_invalid_ids) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    auto gone = xproc::thread_group_of(pid);
+    ASSERT_FALSE(gone);
+    EXPECT_EQ(gone.error().kind, ErrorKind::no_such_process) << gone.error().message();
+    EXPECT_EQ(gone.error().pid, pid);
+
+    for (pid_t bad : {0, -1}) {
+        auto r = xproc::thread_group_of(bad);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().kind, ErrorKind::invalid_argument);
+    }
 }
 
 TEST(Process, kernel_thread_has_no_exe_or_cmdline) {

@@ -4,6 +4,7 @@
 /// `UniqueFd`: the move-only owner of a file descriptor, and small helpers that
 /// open and read files the way the /proc parsers need them.
 
+#include <sys/types.h>
 #include <cerrno>
 #include <cstddef>
 #include <string>
@@ -46,10 +47,13 @@ class UniqueFd {
     int m_fd = -1;
 };
 
-/// open(2) with O_CLOEXEC added, EINTR retried. The error names the path.
-Result<UniqueFd> open_fd(const char* path, int flags, pid_t pid = 0) noexcept;
+/// open(2) with O_CLOEXEC added, EINTR retried. The error names the path; `pid`
+/// only labels it. `mode` is the permission bits of a file that O_CREAT (or
+/// O_TMPFILE) creates, less the umask as with open(2); ignored otherwise. It
+/// comes last so that no existing `(path, flags, pid)` call changes meaning.
+Result<UniqueFd> open_fd(const char* path, int flags, pid_t pid = 0, mode_t mode = 0) noexcept;
 /// openat(2) relative to `dir`, same conventions.
-Result<UniqueFd> open_fd_at(int dir, const char* path, int flags, pid_t pid = 0) noexcept;
+Result<UniqueFd> open_fd_at(int dir, const char* path, int flags, pid_t pid = 0, mode_t mode = 0) noexcept;
 
 /// Appends the whole content of `fd` (from its current offset) to `out`, reading
 /// in large chunks. /proc files report size 0, so this reads until EOF.

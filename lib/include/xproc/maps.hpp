@@ -28,6 +28,8 @@
 
 namespace xproc {
 
+class Process;
+
 /// The four permission letters of a maps line ("r-xp").
 struct Permissions {
     bool read = false;
@@ -165,13 +167,37 @@ class MemoryMap {
     MapsSource m_source = MapsSource::maps;
 };
 
-/// Reads and parses /proc/PID/maps. On a refusal, the error explains why
-/// (see access.hpp): no such process, zombie, kernel thread, or which rule.
+/// Reads and parses /proc/PID/maps of a pinned process, through its /proc
+/// directory (`Process::proc_dir()`), so a reused pid is never read.
+///
+/// Complete or an error: when a process exits, the kernel just ends its maps
+/// early, without an error. So when the process had memory before the read,
+/// this checks afterwards that it still has it (not exited, state not Z/X,
+/// vsize not 0: exit_mm() clears what stat shows as vsize before the memory
+/// stops answering reads); if it does not, the result is
+/// `ErrorKind::no_such_process` with detail "the process exited while being
+/// read", never a partial map. A process that was already a zombie or is a
+/// kernel thread has no map: `ErrorKind::zombie` / `ErrorKind::kernel_thread`.
+/// One that was reaped gives no_such_process. A refusal explains which rule
+/// applied (see access.hpp). Thread safe if `proc` is not used concurrently.
+Result<MemoryMap> read_maps(const Process& proc);
+/// Reads and parses /proc/PID/smaps of a pinned process (same guarantees).
+Result<MemoryMap> read_smaps(const Process& proc);
+/// Reads /proc/PID/smaps_rollup of a pinned process (same guarantees): one
+/// `Mapping` whose range covers the whole address space and whose counters are
+/// the process totals.
+Result<MemoryMap> read_smaps_rollup(const Process& proc);
+
+/// Reads and parses /proc/PID/maps: `Process::open(pid)`, then the overload
+/// above, with all its guarantees. An id pidfd_open refuses as a thread that is
+/// not a thread-group leader is read by path, as /proc/TID/maps (its process's
+/// map), without the exit check: pin `thread_group_of(tid)` for that. On a
+/// refusal, the error explains why (see access.hpp): no such process, zombie,
+/// kernel thread, or which rule.
 Result<MemoryMap> read_maps(pid_t pid);
-/// Reads and parses /proc/PID/smaps (same error conventions).
+/// Reads and parses /proc/PID/smaps (same conventions).
 Result<MemoryMap> read_smaps(pid_t pid);
-/// Reads /proc/PID/smaps_rollup: one `Mapping` whose range covers the whole
-/// address space and whose counters are the process totals.
+/// Reads /proc/PID/smaps_rollup (same conventions).
 Result<MemoryMap> read_smaps_rollup(pid_t pid);
 
 /// Reads any of the three from an already-open descriptor (for a pinned process

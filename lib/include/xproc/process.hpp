@@ -39,6 +39,7 @@ Result<ProcStat> parse_proc_stat(std::string_view text);
 
 /// Ids from /proc/PID/status.
 struct ProcIds {
+    pid_t tgid = 0;  ///< thread-group id: the process a thread belongs to (its own pid for a leader)
     uid_t ruid = 0, euid = 0, suid = 0, fsuid = 0;
     gid_t rgid = 0, egid = 0, sgid = 0, fsgid = 0;
     std::uint64_t cap_eff = 0;
@@ -47,8 +48,18 @@ struct ProcIds {
     bool no_new_privs = false;
 };
 
-/// Parses the text of /proc/PID/status into ids, capabilities, TracerPid.
+/// Parses the text of /proc/PID/status into ids, capabilities, TracerPid, Tgid.
+/// Tgid is optional (0 when absent), the others are required.
 Result<ProcIds> parse_proc_ids(std::string_view status_text);
+
+/// The process (thread-group id) that thread `tid` belongs to; `tid` itself for
+/// a thread-group leader. Reads `Tgid:` from /proc/TID/status, which exists for
+/// every thread although /proc lists only leaders. Use it to pin the process of
+/// a thread id, which `Process::open` refuses (pidfd_open takes leaders only).
+/// The answer is a snapshot: if the thread exits, its id may be reused.
+/// Errors: invalid_argument for tid <= 0, no_such_process if no such thread
+/// exists, parse if the status file has no valid `Tgid:`. Thread safe.
+Result<pid_t> thread_group_of(pid_t tid);
 
 /// A process pinned by a pidfd.
 ///
