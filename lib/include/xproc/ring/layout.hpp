@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file ring/layout.hpp
+/// The shared-memory format of an xproc ring: segment header and record header.
+///
+/// This is an ABI shared between processes (and library versions): every field has a
+/// pinned offset, checked here by static_assert and in tests/unit/ring_test.cpp. The
+/// structs hold plain integers; shared fields are accessed through `std::atomic_ref`
+/// (which keeps the structs trivially copyable and standard layout). No pointers are
+/// stored, only positions and sizes.
+///
+/// Segment (offsets in bytes; each header line is 128 bytes so that the two sides never
+/// write the same line on the hot path):
+/// ```
+///    0 +-------------------------------------------------------------+
+///      | identity (written once by the creator, `version` last)      |
+///      | magic "XPROCRNG" | version | header_size | capacity |        |
+///      | max_record | kind | creator pid | creator start time        |
+///  128 +-------------------------------------------------------------+
+///      | tail   (producer-owned position, alone on its line)         |
+///  256 +-------------------------------------------------------------+
+///      | head   (consumer-owned position, alone on its line)         |
+///  384 +-------------------------------------------------------------+
+///      | wait words: consumer_sleeping, producer_sleeping (futex),   |
+///      | doorbell sequence                                           |
+///  512 +-------------------------------------------------------------+
+///      | peers: producer pid + start time, consumer pid + start time |
+///  640 +-------------------------------------------------------------+
+///      | producer counters: messages, bytes, full waits, wake-ups,   |
+///      | high-water mark, dropped                                    |
+///  768 +-------------------------------------------------------------+
+///      | consumer counters: empty waits, wake-ups, skipped           |
+///  896 +-------------------------------------------------------------+
+///      | reserved (zero)                                             |
+/// 1024 +=============================================================+ header_size
+///      | data area: `capacity` bytes (a power of two) of records     |
+///      +-------------------------------------------------------------+
+/// ```
+///
+/// Positions (`head`, `tail`) are 64-bit byte counts that only increase; the index of a
+/// position in the data area is `position & (capacity - 1)`. `tail - head` bytes are
+/// readable. Both are multiples of 8.
+///
+/// Record (8-byte aligned, never split across the end of the data area):
+/// ```
+///  +0  u32 length   payload bytes (not counting this header or alignment)
+///  +4  u16 type     RecordType: data, padding, end_of_stream
+///  +6  u16 flags    0
+///  +8  payload[length], then zero to 7 bytes up to the next multiple of 8
+/// ```
+/// When a record does not fit between its position and the end of the data area, the
+/// producer writes a padding record covering exactly the rest of the area (its `length`
+/// is the bytes after its header, possibly 0) and the record starts at index 0.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace xproc::ring {
+
+/// "XPROCRNG" read as a little-endian u64.
+inline constexpr std::uint64_t RING_MAGIC = 0x474E5243'4F525058ULL;
+
+/// Layout version of the segment and record formats.
+/// Bump when any field of RingHeader or RecordHeader moves, changes size or meaning, when
+/// a RecordType value or a RingKind value changes meaning, or when the record alignment or
+/// the wrap rule (padding record) changes. Adding a use for a reserved field that old
+/// readers may ignore (it stays 0 for them) does not need a bump.
+inline constexpr std::uint32_t RING_LAYOUT_VERSION = 1;
+
+/// Size of one header line; a fixed ABI value, not hardware_destructive_interference_size.
+inline constexpr std::size_t RING_LINE = 128;
+/// Records start at multiples of this.
+inline constexpr std::size_t RING_RECORD_ALIGN = 8;
+/// Smallest data area a ring accepts.
+inline constexpr std::uint64_t RING_MIN_CAPACITY = 64;
+/// Largest data area a ring accepts (1 TiB).
+inline constexpr std::uint64_t RING_MAX_CAPACITY = std::uint64_t{1} << 40;
+
+/// Which protocol a segment speaks.
+enum class RingKind : std::uint32_t {
+    spsc = 1,       ///< one producer, one consumer
+    mpsc = 2,       ///< many producers (CAS claim), one consumer — not implemented yet
+    broadcast = 3,  ///< one producer, many readers that may be lapped — not implemented yet
+};
+
+/// Type of a record in the data area.
+enum class RecordType : std::uint16_t {
+    data = 1,           ///< a message
+    padding = 2,        ///< fills the end of the data area at wrap-around; skipped by readers
+    end_of_stream = 3,  ///< the producer has no more messages (length 0)
+};
+
+/// Segment header; lives at offset 0 of the segment. See the diagram above.
+struct alignas(RING_LINE) RingHeader {
+    // Line 0: identity. Written once by the creator; `version` last, with release.
+    std::uint64_t magic;               ///< RING_MAGIC
+    std::uint32_t version;             ///< RING_LAYOUT_VERSION; 0 = not ready (atomic)
+    std::uint32_t header_size;         ///< sizeof(RingHeader): the data area starts here
+    std::uint64_t capacity;            ///< bytes in the data area, a power of two
+    std::uint32_t max_record;          ///< largest payload accepted, in bytes
+    std::uint32_t kind;                ///< RingKind
+    std::int32_t creator_pid;          ///< pid of the process that formatted the segment
+    std::uint32_t flags;               ///< reserved, 0
+    std::uint64_t creator_start_time;  ///< its start time (clock ticks since boot), 0 if unknown
+    std::uint8_t reserved0[80];
+
+    // Line 1: written only by the producer (atomic).
+    std::uint64_t tail;  ///< position after the last committed record
+    std::uint8_t reserved1[120];
+
+    // Line 2: written only by the consumer (atomic).
+    std::uint64_t head;  ///< position of the first record not yet released
+    std::uint8_t reserved2[120];
+
+    // Line 3: wait words (atomic; 32-bit for futex(2)). Not used by the non-blocking core.
+    std::uint32_t consumer_sleeping;  ///< futex word: 1 while the consumer sleeps waiting for data
+    std::uint32_t producer_sleeping;  ///< futex word: 1 while the producer sleeps waiting for space
+    std::uint32_t doorbell;           ///< futex word: sequence bumped on each wake-up
+    std::uint32_t reserved3a;
+    std::uint8_t reserved3[112];
+
+    // Line 4: peers (atomic). Who holds each role, for liveness checks; 0 = nobody.
+    std::int32_t producer_pid;
+    std::uint32_t reserved4a;
+    std::uint64_t producer_start_time;
+    std::int32_t consumer_pid;
+    std::uint32_t reserved4b;
+    std::uint64_t consumer_start_time;
+    std::uint8_t reserved4[96];
+
+    // Line 5: counters written only by the producer (atomic, relaxed).
+    std::uint64_t messages;          ///< data records committed
+    std::uint64_t bytes;             ///< payload bytes committed
+    std::uint64_t full_waits;        ///< times the producer waited for space
+    std::uint64_t producer_wakeups;  ///< times the producer woke a sleeping consumer
+    std::uint64_t high_water;        ///< most bytes ever in use (upper bound, from the producer's view)
+    std::uint64_t dropped;           ///< messages the producer gave up on
+    std::uint8_t reserved5[80];
+
+    // Line 6: counters written only by the consumer (atomic, relaxed).
+    std::uint64_t empty_waits;       ///< times the consumer waited for data
+    std::uint64_t consumer_wakeups;  ///< times the consumer woke a sleeping producer
+    std::uint64_t skipped;           ///< records skipped (e.g. left half-written by a dead producer)
+    std::uint8_t reserved6[104];
+
+    // Line 7: reserved.
+    std::uint8_t reserved7[128];
+};
+
+/// Header of one record in the data area.
+struct RecordHeader {
+    std::uint32_t length;  ///< payload bytes
+    std::uint16_t type;    ///< RecordType
+    std::uint16_t flags;   ///< 0
+};
+
+/// Bytes a record with `length` payload bytes takes in the data area.
+constexpr std::uint64_t record_size(std::uint64_t length) noexcept {
+    return sizeof(RecordHeader) + ((length + RING_RECORD_ALIGN - 1) & ~std::uint64_t{RING_RECORD_ALIGN - 1});
+}
+
+static_assert(std::is_standard_layout_v<RingHeader>);
+static_assert(std::is_trivially_copyable_v<RingHeader>);
+static_assert(sizeof(RingHeader) == 1024);
+static_assert(alignof(RingHeader) == RING_LINE);
+static_assert(offsetof(RingHeader, magic) == 0);
+static_assert(offsetof(RingHeader, version) == 8);
+static_assert(offsetof(RingHeader, header_size) == 12);
+static_assert(offsetof(RingHeader, capacity) == 16);
+static_assert(offsetof(RingHeader, max_record) == 24);
+static_assert(offsetof(RingHeader, kind) == 28);
+static_assert(offsetof(RingHeader, creator_pid) == 32);
+static_assert(offsetof(RingHeader, flags) == 36);
+static_assert(offsetof(RingHeader, creator_start_time) == 40);
+static_assert(offsetof(RingHeader, tail) == 128);
+static_assert(offsetof(RingHeader, head) == 256);
+static_assert(offsetof(RingHeader, consumer_sleeping) == 384);
+static_assert(offsetof(RingHeader, producer_sleeping) == 388);
+static_assert(offsetof(RingHeader, doorbell) == 392);
+static_assert(offsetof(RingHeader, producer_pid) == 512);
+static_assert(offsetof(RingHeader, producer_start_time) == 520);
+static_assert(offsetof(RingHeader, consumer_pid) == 528);
+static_assert(offsetof(RingHeader, consumer_start_time) == 536);
+static_assert(offsetof(RingHeader, messages) == 640);
+static_assert(offsetof(RingHeader, bytes) == 648);
+static_assert(offsetof(RingHeader, full_waits) == 656);
+static_assert(offsetof(RingHeader, producer_wakeups) == 664);
+static_assert(offsetof(RingHeader, high_water) == 672);
+static_assert(offsetof(RingHeader, dropped) == 680);
+static_assert(offsetof(RingHeader, empty_waits) == 768);
+static_assert(offsetof(RingHeader, consumer_wakeups) == 776);
+static_assert(offsetof(RingHeader, skipped) == 784);
+static_assert(offsetof(RingHeader, reserved7) == 896);
+
+static_assert(std::is_standard_layout_v<RecordHeader>);
+static_assert(std::is_trivially_copyable_v<RecordHeader>);
+static_assert(sizeof(RecordHeader) == 8);
+static_assert(offsetof(RecordHeader, length) == 0);
+static_assert(offsetof(RecordHeader, type) == 4);
+static_assert(offsetof(RecordHeader, flags) == 6);
+
+// Every shared field is accessed through std::atomic_ref; it must be lock-free (so it works
+// between processes) and the fields must be aligned as atomic_ref requires.
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::int32_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint64_t>::required_alignment <= 8);
+static_assert(std::atomic_ref<std::uint32_t>::required_alignment <= 4);
+
+}  // namespace xproc::ring

@@ -1,0 +1,738 @@
+// SPDX-License-Identifier: MIT
+#include "xproc/ring.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using xproc::ErrorKind;
+using xproc::ReadStatus;
+using xproc::RingConsumer;
+using xproc::RingKind;
+using xproc::RingProducer;
+using xproc::WriteStatus;
+using xproc::ring::RecordHeader;
+using xproc::ring::RecordType;
+using xproc::ring::RingHeader;
+
+/// A 128-byte aligned block of memory standing in for a mapped segment.
+class Segment {
+  public:
+    explicit Segment(std::uint64_t capacity) : m_lines((xproc::ring_segment_size(capacity) + 127) / 128) {}
+    std::span<std::byte> bytes() {
+        return {reinterpret_cast<std::byte*>(m_lines.data()), m_lines.size() * 128};
+    }
+    RingHeader& header() { return *reinterpret_cast<RingHeader*>(m_lines.data()); }
+    std::byte* data() { return bytes().data() + sizeof(RingHeader); }
+
+  private:
+    struct alignas(128) Line {
+        std::byte b[128];
+    };
+    std::vector<Line> m_lines;
+};
+
+std::span<const std::byte> as_bytes(const std::string& s) {
+    return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+std::string read_string(RingConsumer& c, std::size_t cap = 4096) {
+    std::vector<std::byte> buf(cap);
+    auto r = c.try_read(buf);
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message());
+    if (!r || r->status != ReadStatus::ok) {
+        return "<" + std::string(r ? xproc::to_string(r->status) : "error") + ">";
+    }
+    return std::string(reinterpret_cast<const char*>(buf.data()), r->length);
+}
+
+RecordHeader record_header_at(Segment& seg, std::uint64_t index) {
+    RecordHeader h;
+    std::memcpy(&h, seg.data() + index, sizeof h);
+    return h;
+}
+
+void put_record_header(Segment& seg, std::uint64_t index, std::uint32_t length, std::uint16_t type) {
+    const RecordHeader h{length, type, 0};
+    std::memcpy(seg.data() + index, &h, sizeof h);
+}
+
+TEST(Ring, layout_offsets_and_sizes_are_pinned) {
+    EXPECT_EQ(sizeof(RingHeader), 1024u);
+    EXPECT_EQ(alignof(RingHeader), 128u);
+    EXPECT_EQ(offsetof(RingHeader, magic), 0u);
+    EXPECT_EQ(offsetof(RingHeader, version), 8u);
+    EXPECT_EQ(offsetof(RingHeader, header_size), 12u);
+    EXPECT_EQ(offsetof(RingHeader, capacity), 16u);
+    EXPECT_EQ(offsetof(RingHeader, max_record), 24u);
+    EXPECT_EQ(offsetof(RingHeader, kind), 28u);
+    EXPECT_EQ(offsetof(RingHeader, creator_pid), 32u);
+    EXPECT_EQ(offsetof(RingHeader, creator_start_time), 40u);
+    EXPECT_EQ(offsetof(RingHeader, tail), 128u);
+    EXPECT_EQ(offsetof(RingHeader, head), 256u);
+    EXPECT_EQ(offsetof(RingHeader, consumer_sleeping), 384u);
+    EXPECT_EQ(offsetof(RingHeader, producer_sleeping), 388u);
+    EXPECT_EQ(offsetof(RingHeader, doorbell), 392u);
+    EXPECT_EQ(offsetof(RingHeader, producer_pid), 512u);
+    EXPECT_EQ(offsetof(RingHeader, producer_start_time), 520u);
+    EXPECT_EQ(offsetof(RingHeader, consumer_pid), 528u);
+    EXPECT_EQ(offsetof(RingHeader, consumer_start_time), 536u);
+    EXPECT_EQ(offsetof(RingHeader, messages), 640u);
+    EXPECT_EQ(offsetof(RingHeader, bytes), 648u);
+    EXPECT_EQ(offsetof(RingHeader, full_waits), 656u);
+    EXPECT_EQ(offsetof(RingHeader, producer_wakeups), 664u);
+    EXPECT_EQ(offsetof(RingHeader, high_water), 672u);
+    EXPECT_EQ(offsetof(RingHeader, dropped), 680u);
+    EXPECT_EQ(offsetof(RingHeader, empty_waits), 768u);
+    EXPECT_EQ(offsetof(RingHeader, consumer_wakeups), 776u);
+    EXPECT_EQ(offsetof(RingHeader, skipped), 784u);
+    EXPECT_EQ(sizeof(RecordHeader), 8u);
+    EXPECT_EQ(offsetof(RecordHeader, length), 0u);
+    EXPECT_EQ(offsetof(RecordHeader, type), 4u);
+    EXPECT_EQ(offsetof(RecordHeader, flags), 6u);
+    EXPECT_EQ(static_cast<int>(RecordType::data), 1);
+    EXPECT_EQ(static_cast<int>(RecordType::padding), 2);
+    EXPECT_EQ(static_cast<int>(RecordType::end_of_stream), 3);
+    EXPECT_EQ(static_cast<int>(RingKind::spsc), 1);
+    EXPECT_EQ(xproc::ring::RING_LAYOUT_VERSION, 1u);
+    EXPECT_EQ(std::memcmp(&xproc::ring::RING_MAGIC, "XPROCRNG", 8), 0);
+    EXPECT_EQ(xproc::ring::record_size(0), 8u);
+    EXPECT_EQ(xproc::ring::record_size(1), 16u);
+    EXPECT_EQ(xproc::ring::record_size(8), 16u);
+    EXPECT_EQ(xproc::ring::record_size(9), 24u);
+}
+
+TEST(Ring, create_fills_the_header_and_writes_version) {
+    Segment seg(4096);
+    seg.header().version = 0xdeadbeef;  // a stale version is replaced
+    seg.header().tail = 77;             // stale positions are reset
+    auto p = RingProducer::create(seg.bytes(), 4096, 100);
+    ASSERT_TRUE(p.has_value()) << p.error().message();
+    const RingHeader& h = seg.header();
+    EXPECT_EQ(h.magic, xproc::ring::RING_MAGIC);
+    EXPECT_EQ(h.version, xproc::ring::RING_LAYOUT_VERSION);
+    EXPECT_EQ(h.header_size, sizeof(RingHeader));
+    EXPECT_EQ(h.capacity, 4096u);
+    EXPECT_EQ(h.max_record, 100u);
+    EXPECT_EQ(h.kind, static_cast<std::uint32_t>(RingKind::spsc));
+    EXPECT_EQ(h.creator_pid, ::getpid());
+    EXPECT_GT(h.creator_start_time, 0u);
+    EXPECT_EQ(h.head, 0u);
+    EXPECT_EQ(h.tail, 0u);
+    EXPECT_EQ(p->capacity(), 4096u);
+    EXPECT_EQ(p->max_record(), 100u);
+}
+
+TEST(Ring, create_rejects_bad_geometry) {
+    Segment seg(4096);
+    auto kind_of = [&](std::uint64_t cap, std::uint32_t max, std::span<std::byte> mem) {
+        auto r = RingProducer::create(mem, cap, max);
+        EXPECT_FALSE(r.has_value());
+        return r ? ErrorKind::os : r.error().kind;
+    };
+    EXPECT_EQ(kind_of(3000, 100, seg.bytes()), ErrorKind::invalid_argument);   // not a power of two
+    EXPECT_EQ(kind_of(32, 8, seg.bytes()), ErrorKind::invalid_argument);       // below the minimum
+    EXPECT_EQ(kind_of(4096, 0, seg.bytes()), ErrorKind::invalid_argument);     // max_record 0
+    EXPECT_EQ(kind_of(4096, 2041, seg.bytes()), ErrorKind::invalid_argument);  // record > capacity / 2
+    EXPECT_EQ(kind_of(8192, 100, seg.bytes()), ErrorKind::invalid_argument);   // memory too small
+    EXPECT_EQ(kind_of(4096, 100, seg.bytes().subspan(8)), ErrorKind::invalid_argument);  // misaligned
+    auto mpsc = RingProducer::create(seg.bytes(), 4096, 100, RingKind::mpsc);
+    ASSERT_FALSE(mpsc.has_value());
+    EXPECT_EQ(mpsc.error().kind, ErrorKind::not_supported);
+    // The largest max_record whose record is capacity / 2 is accepted.
+    EXPECT_TRUE(RingProducer::create(seg.bytes(), 4096, 2040).has_value());
+}
+
+TEST(Ring, messages_round_trip_in_order) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    for (const std::string s : {"a", "hello", "", "exactly8", "a longer message of some bytes"}) {
+        ASSERT_EQ(p.try_write(as_bytes(s)), WriteStatus::ok);
+    }
+    EXPECT_EQ(read_string(c), "a");
+    EXPECT_EQ(read_string(c), "hello");
+    EXPECT_EQ(read_string(c), "");
+    EXPECT_EQ(read_string(c), "exactly8");
+    EXPECT_EQ(read_string(c), "a longer message of some bytes");
+    EXPECT_EQ(read_string(c), "<empty>");
+    EXPECT_EQ(c.head(), p.tail());
+}
+
+TEST(Ring, empty_ring_reads_empty_and_polls_nothing) {
+    Segment seg(1024);
+    auto c = RingConsumer::create(seg.bytes(), 1024, 64).value();
+    EXPECT_EQ(read_string(c), "<empty>");
+    auto n = c.poll([](std::span<const std::byte>) { FAIL(); }, 10);
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(*n, 0u);
+}
+
+TEST(Ring, rejects_record_larger_than_max) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    const std::vector<std::byte> big(101, std::byte{1});
+    EXPECT_EQ(p.try_write(big), WriteStatus::too_large);
+    EXPECT_EQ(p.claim(101).status, WriteStatus::too_large);
+    EXPECT_EQ(p.tail(), 0u);
+    const std::vector<std::byte> max(100, std::byte{2});
+    EXPECT_EQ(p.try_write(max), WriteStatus::ok);
+    std::vector<std::byte> buf(100);
+    auto r = c.try_read(buf);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, ReadStatus::ok);
+    EXPECT_EQ(r->length, 100u);
+    EXPECT_EQ(buf, max);
+}
+
+TEST(Ring, reports_full_and_accepts_again_after_a_read) {
+    Segment seg(256);
+    auto p = RingProducer::create(seg.bytes(), 256, 56).value();  // 64-byte records: 4 fit
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    const std::vector<std::byte> msg(56, std::byte{7});
+    for (int i = 0; i < 4; ++i) {
+        ASSERT_EQ(p.try_write(msg), WriteStatus::ok) << i;
+    }
+    EXPECT_EQ(p.try_write(msg), WriteStatus::full);
+    EXPECT_EQ(p.claim(1).status, WriteStatus::full);
+    EXPECT_EQ(p.try_write_end_of_stream(), WriteStatus::full);
+    std::vector<std::byte> buf(56);
+    ASSERT_EQ(c.try_read(buf)->status, ReadStatus::ok);
+    EXPECT_EQ(p.try_write(msg), WriteStatus::ok);
+    EXPECT_EQ(p.try_write(msg), WriteStatus::full);
+    for (int i = 0; i < 4; ++i) {
+        ASSERT_EQ(c.try_read(buf)->status, ReadStatus::ok) << i;
+    }
+    EXPECT_EQ(c.try_read(buf)->status, ReadStatus::empty);
+}
+
+TEST(Ring, wraps_with_a_padding_record_and_never_splits_records) {
+    Segment seg(64);
+    auto p = RingProducer::create(seg.bytes(), 64, 24).value();  // records of up to 32 bytes
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    // 24 bytes (record 32) then 8 bytes (record 16): tail at 48, 16 bytes to the end.
+    ASSERT_EQ(p.try_write(as_bytes(std::string(24, 'a'))), WriteStatus::ok);
+    ASSERT_EQ(p.try_write(as_bytes(std::string(8, 'b'))), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), std::string(24, 'a'));
+    EXPECT_EQ(read_string(c), std::string(8, 'b'));
+    // A 20-byte payload needs 32 bytes: padding fills 48..63 and the record starts at 0.
+    ASSERT_EQ(p.try_write(as_bytes(std::string(20, 'c'))), WriteStatus::ok);
+    EXPECT_EQ(p.tail(), 64u + 32u);
+    const RecordHeader pad = record_header_at(seg, 48);
+    EXPECT_EQ(pad.type, static_cast<std::uint16_t>(RecordType::padding));
+    EXPECT_EQ(pad.length, 8u);
+    const RecordHeader rec = record_header_at(seg, 0);
+    EXPECT_EQ(rec.type, static_cast<std::uint16_t>(RecordType::data));
+    EXPECT_EQ(rec.length, 20u);
+    EXPECT_EQ(read_string(c), std::string(20, 'c'));
+    EXPECT_EQ(c.head(), 96u);
+    // Many laps with every size: contents survive each wrap.
+    for (int lap = 0; lap < 200; ++lap) {
+        const std::string s(static_cast<std::size_t>(lap % 25), static_cast<char>('A' + lap % 26));
+        ASSERT_EQ(p.try_write(as_bytes(s)), WriteStatus::ok) << lap;
+        ASSERT_EQ(read_string(c), s) << lap;
+    }
+    EXPECT_GT(p.tail(), 64u * 20);
+}
+
+TEST(Ring, padding_at_the_end_is_exactly_one_header_when_eight_bytes_remain) {
+    Segment seg(64);
+    auto p = RingProducer::create(seg.bytes(), 64, 24).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    ASSERT_EQ(p.try_write(as_bytes(std::string(24, 'a'))), WriteStatus::ok);  // 0..31
+    ASSERT_EQ(p.try_write(as_bytes(std::string(16, 'b'))), WriteStatus::ok);  // 32..55
+    EXPECT_EQ(read_string(c), std::string(24, 'a'));
+    EXPECT_EQ(read_string(c), std::string(16, 'b'));
+    ASSERT_EQ(p.try_write(as_bytes(std::string(1, 'c'))), WriteStatus::ok);  // 16 bytes: padding 56..63
+    EXPECT_EQ(record_header_at(seg, 56).length, 0u);
+    EXPECT_EQ(read_string(c), "c");
+}
+
+TEST(Ring, abort_publishes_nothing_even_after_writing_padding) {
+    Segment seg(64);
+    auto p = RingProducer::create(seg.bytes(), 64, 24).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    auto claim = p.claim(10);
+    ASSERT_EQ(claim.status, WriteStatus::ok);
+    std::memset(claim.buffer.data(), 'x', 10);
+    p.abort();
+    EXPECT_EQ(p.tail(), 0u);
+    EXPECT_EQ(read_string(c), "<empty>");
+    // Move tail to 48 so the next claim of 24 bytes wraps, then abort it.
+    ASSERT_EQ(p.try_write(as_bytes(std::string(24, 'a'))), WriteStatus::ok);
+    ASSERT_EQ(p.try_write(as_bytes(std::string(8, 'b'))), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), std::string(24, 'a'));
+    EXPECT_EQ(read_string(c), std::string(8, 'b'));
+    claim = p.claim(24);
+    ASSERT_EQ(claim.status, WriteStatus::ok);
+    p.abort();
+    EXPECT_EQ(p.tail(), 48u);
+    EXPECT_EQ(read_string(c), "<empty>");
+    // A smaller record still fits before the end: no padding is published.
+    ASSERT_EQ(p.try_write(as_bytes(std::string(8, 'd'))), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), std::string(8, 'd'));
+    EXPECT_EQ(c.head(), 64u);
+}
+
+TEST(Ring, commit_shorter_than_claim_publishes_actual_length) {
+    Segment seg(1024);
+    auto p = RingProducer::create(seg.bytes(), 1024, 200).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    auto claim = p.claim(200);
+    ASSERT_EQ(claim.status, WriteStatus::ok);
+    ASSERT_EQ(claim.buffer.size(), 200u);
+    std::memcpy(claim.buffer.data(), "short", 5);
+    p.commit(5);
+    EXPECT_EQ(p.tail(), 16u);
+    EXPECT_EQ(read_string(c), "short");
+}
+
+TEST(Ring, poll_delivers_a_batch_in_place_and_releases_it_with_one_store) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 64).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_EQ(p.try_write(as_bytes(std::to_string(i))), WriteStatus::ok);
+    }
+    std::vector<std::string> seen;
+    auto n = c.poll(
+        [&](std::span<const std::byte> m) {
+            // In place: the span points into the data area, and head has not moved yet.
+            EXPECT_GE(m.data(), seg.data());
+            EXPECT_LT(m.data(), seg.data() + 4096);
+            EXPECT_EQ(seg.header().head, 0u);
+            seen.emplace_back(reinterpret_cast<const char*>(m.data()), m.size());
+        },
+        4);
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(*n, 4u);
+    EXPECT_EQ(seen, (std::vector<std::string>{"0", "1", "2", "3"}));
+    EXPECT_EQ(seg.header().head, 4u * 16u);
+    n = c.poll(
+        [&](std::span<const std::byte> m) {
+            seen.emplace_back(reinterpret_cast<const char*>(m.data()), m.size());
+        },
+        100);
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(*n, 6u);
+    EXPECT_EQ(seen.size(), 10u);
+    EXPECT_EQ(seen.back(), "9");
+    EXPECT_EQ(seg.header().head, p.tail());
+}
+
+TEST(Ring, too_small_read_buffer_keeps_the_message) {
+    Segment seg(1024);
+    auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    ASSERT_EQ(p.try_write(as_bytes(std::string("twelve bytes"))), WriteStatus::ok);
+    std::vector<std::byte> small(4);
+    auto r = c.try_read(small);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, ReadStatus::too_small);
+    EXPECT_EQ(r->length, 12u);
+    EXPECT_EQ(c.head(), 0u);
+    EXPECT_EQ(read_string(c), "twelve bytes");
+}
+
+TEST(Ring, end_of_stream_is_reported_by_try_read_and_stops_poll) {
+    Segment seg(1024);
+    auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    ASSERT_EQ(p.try_write(as_bytes(std::string("one"))), WriteStatus::ok);
+    ASSERT_EQ(p.try_write_end_of_stream(), WriteStatus::ok);
+    ASSERT_EQ(p.try_write(as_bytes(std::string("two"))), WriteStatus::ok);
+    std::size_t got = 0;
+    auto n = c.poll([&](std::span<const std::byte>) { ++got; }, 10);
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(*n, 1u);
+    EXPECT_TRUE(c.saw_end_of_stream());
+    EXPECT_EQ(read_string(c), "two");
+
+    Segment seg2(1024);
+    auto p2 = RingProducer::create(seg2.bytes(), 1024, 100).value();
+    auto c2 = RingConsumer::attach(seg2.bytes()).value();
+    ASSERT_EQ(p2.try_write_end_of_stream(), WriteStatus::ok);
+    EXPECT_EQ(read_string(c2), "<end_of_stream>");
+    EXPECT_TRUE(c2.saw_end_of_stream());
+}
+
+TEST(Ring, counters_track_messages_bytes_and_high_water) {
+    Segment seg(1024);
+    auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    ASSERT_EQ(p.try_write(as_bytes(std::string(10, 'x'))), WriteStatus::ok);  // 24 bytes
+    ASSERT_EQ(p.try_write(as_bytes(std::string(20, 'x'))), WriteStatus::ok);  // 32 bytes
+    EXPECT_EQ(seg.header().messages, 2u);
+    EXPECT_EQ(seg.header().bytes, 30u);
+    EXPECT_EQ(seg.header().high_water, 56u);
+    read_string(c);
+    read_string(c);
+    // A re-attached producer continues the counters and the position.
+    auto p2 = RingProducer::attach(seg.bytes()).value();
+    EXPECT_EQ(p2.tail(), 56u);
+    ASSERT_EQ(p2.try_write(as_bytes(std::string(1, 'y'))), WriteStatus::ok);
+    EXPECT_EQ(seg.header().messages, 3u);
+    EXPECT_EQ(seg.header().bytes, 31u);
+    EXPECT_EQ(read_string(c), "y");
+}
+
+// ---- Corrupt and hostile segments -------------------------------------------------------
+
+TEST(Ring, attach_rejects_bad_magic) {
+    Segment seg(1024);
+    ASSERT_TRUE(xproc::format_ring(seg.bytes(), 1024, 100).has_value());
+    seg.header().magic ^= 1;
+    auto c = RingConsumer::attach(seg.bytes());
+    ASSERT_FALSE(c.has_value());
+    EXPECT_EQ(c.error().kind, ErrorKind::corrupt);
+    EXPECT_NE(c.error().message().find("not an xproc ring"), std::string::npos) << c.error().message();
+    EXPECT_FALSE(RingProducer::attach(seg.bytes()).has_value());
+}
+
+TEST(Ring, attach_rejects_wrong_version_and_prints_both) {
+    Segment seg(1024);
+    ASSERT_TRUE(xproc::format_ring(seg.bytes(), 1024, 100).has_value());
+    seg.header().version = 7;
+    auto c = RingConsumer::attach(seg.bytes());
+    ASSERT_FALSE(c.has_value());
+    EXPECT_EQ(c.error().kind, ErrorKind::corrupt);
+    const std::string msg = c.error().message();
+    EXPECT_NE(msg.find("version 7"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("version " + std::to_string(xproc::ring::RING_LAYOUT_VERSION)), std::string::npos)
+        << msg;
+}
+
+TEST(Ring, attach_reports_version_zero_as_not_ready) {
+    Segment seg(1024);  // zeroed, like a freshly truncated segment
+    auto c = RingConsumer::attach(seg.bytes());
+    ASSERT_FALSE(c.has_value());
+    EXPECT_EQ(c.error().errno_value, EAGAIN);
+    EXPECT_NE(c.error().message().find("not formatted yet"), std::string::npos) << c.error().message();
+}
+
+TEST(Ring, attach_rejects_inconsistent_geometry) {
+    auto attach_error = [](auto&& mutate) {
+        Segment seg(1024);
+        EXPECT_TRUE(xproc::format_ring(seg.bytes(), 1024, 100).has_value());
+        mutate(seg.header());
+        auto c = RingConsumer::attach(seg.bytes());
+        EXPECT_FALSE(c.has_value());
+        return c ? ErrorKind::os : c.error().kind;
+    };
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.header_size = 512; }), ErrorKind::corrupt);
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.capacity = 1000; }), ErrorKind::corrupt);
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.capacity = 2048; }), ErrorKind::corrupt);  // past memory
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.capacity = std::uint64_t{1} << 63; }), ErrorKind::corrupt);
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.max_record = 0; }), ErrorKind::corrupt);
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.max_record = 1000; }), ErrorKind::corrupt);
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.kind = 99; }), ErrorKind::corrupt);
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.kind = 3; }), ErrorKind::not_supported);
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.head = 64; }), ErrorKind::corrupt);    // head > tail
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.tail = 2048; }), ErrorKind::corrupt);  // > capacity ahead
+    EXPECT_EQ(attach_error([](RingHeader& h) { h.tail = 12; }), ErrorKind::corrupt);    // not aligned
+    // A segment smaller than a header is not a ring.
+    Segment tiny(64);
+    auto c = RingConsumer::attach(tiny.bytes().first(512));
+    ASSERT_FALSE(c.has_value());
+    EXPECT_EQ(c.error().kind, ErrorKind::corrupt);
+}
+
+TEST(Ring, read_rejects_tail_going_backwards) {
+    Segment seg(1024);
+    auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    ASSERT_EQ(p.try_write(as_bytes(std::string("a"))), WriteStatus::ok);
+    ASSERT_EQ(p.try_write(as_bytes(std::string("b"))), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "a");
+    EXPECT_EQ(read_string(c), "b");
+    seg.header().tail = 16;  // behind what the consumer has already seen
+    std::vector<std::byte> buf(100);
+    auto r = c.try_read(buf);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().kind, ErrorKind::corrupt);
+    EXPECT_NE(r.error().message().find("backwards"), std::string::npos) << r.error().message();
+}
+
+TEST(Ring, read_rejects_tail_more_than_capacity_ahead) {
+    Segment seg(1024);
+    auto c = RingConsumer::create(seg.bytes(), 1024, 100).value();
+    seg.header().tail = 1024 + 8;
+    std::vector<std::byte> buf(100);
+    auto r = c.try_read(buf);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().kind, ErrorKind::corrupt);
+    seg.header().tail = 20;  // not 8-aligned
+    auto n = c.poll([](std::span<const std::byte>) {}, 10);
+    ASSERT_FALSE(n.has_value());
+    EXPECT_EQ(n.error().kind, ErrorKind::corrupt);
+}
+
+TEST(Ring, read_rejects_bad_record_headers) {
+    struct Case {
+        const char* name;
+        std::uint64_t index;
+        std::uint32_t length;
+        std::uint16_t type;
+        std::uint64_t tail;
+    };
+    const Case cases[] = {
+        {"longer than max_record", 0, 101, 1, 1024},
+        {"huge length", 0, 0xffffffffu, 1, 1024},
+        {"past tail", 0, 40, 1, 16},
+        {"unknown type", 0, 4, 9, 16},
+        {"zero type", 0, 0, 0, 16},
+        {"end of stream with payload", 0, 8, 3, 16},
+        {"padding not ending at the end", 0, 8, 2, 1024},
+        {"crossing the end", 1000, 80, 1, 0},
+    };
+    for (const Case& k : cases) {
+        Segment seg(1024);
+        auto c = RingConsumer::create(seg.bytes(), 1024, 100).value();
+        if (k.index != 0) {
+            // Move both positions to k.index first (as if a lap had been read).
+            seg.header().head = 1024 + k.index;
+            seg.header().tail = 1024 + k.index;
+            c = RingConsumer::attach(seg.bytes()).value();
+            seg.header().tail = 1024 + k.index + 24;
+        } else {
+            seg.header().tail = k.tail;
+        }
+        put_record_header(seg, k.index, k.length, k.type);
+        std::vector<std::byte> buf(200);
+        auto r = c.try_read(buf);
+        ASSERT_FALSE(r.has_value()) << k.name;
+        EXPECT_EQ(r.error().kind, ErrorKind::corrupt) << k.name;
+        auto n = c.poll([](std::span<const std::byte>) {}, 10);
+        ASSERT_FALSE(n.has_value()) << k.name;
+        EXPECT_EQ(n.error().kind, ErrorKind::corrupt) << k.name;
+    }
+}
+
+TEST(Ring, producer_treats_a_hostile_head_as_full) {
+    Segment seg(1024);
+    auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
+    const std::vector<std::byte> msg(100, std::byte{1});
+    for (int i = 0; i < 9; ++i) {
+        ASSERT_EQ(p.try_write(msg), WriteStatus::ok);  // 112-byte records: 9 fit in 1024
+    }
+    ASSERT_EQ(p.try_write(msg), WriteStatus::full);
+    seg.header().head = p.tail() + 4096;  // ahead of tail: would mean free space that does not exist
+    EXPECT_EQ(p.try_write(msg), WriteStatus::full);
+    seg.header().head = std::uint64_t{1} << 63;
+    EXPECT_EQ(p.try_write(msg), WriteStatus::full);
+}
+
+TEST(Ring, random_bytes_are_errors_never_crashes) {
+    std::mt19937_64 rng(12345);
+    std::size_t errors = 0;
+    for (int iter = 0; iter < 2000; ++iter) {
+        Segment seg(1024);
+        auto span = seg.bytes();
+        if (iter % 2 == 0) {
+            // Entirely random segment, with a plausible version half the time.
+            for (auto& b : span) {
+                b = static_cast<std::byte>(rng());
+            }
+            if (iter % 4 == 0) {
+                seg.header().magic = xproc::ring::RING_MAGIC;
+                seg.header().version = xproc::ring::RING_LAYOUT_VERSION;
+                seg.header().header_size = sizeof(RingHeader);
+            }
+        } else {
+            // A valid header over a random data area with random positions.
+            ASSERT_TRUE(xproc::format_ring(span, 1024, 64 + rng() % 400).has_value());
+            for (std::size_t i = sizeof(RingHeader); i < span.size(); ++i) {
+                span[i] = static_cast<std::byte>(rng() % 4 == 0 ? rng() % 4 : rng());
+            }
+            const std::uint64_t head = (rng() % (1u << 20)) * 8;
+            seg.header().head = head;
+            seg.header().tail = head + (rng() % 130) * 8;
+        }
+        auto c = RingConsumer::attach(span);
+        if (!c) {
+            ++errors;
+            continue;
+        }
+        std::vector<std::byte> buf(1 + rng() % 600);
+        for (int reads = 0; reads < 300; ++reads) {
+            if (reads % 2 == 0) {
+                auto r = c->try_read(buf);
+                if (!r) {
+                    EXPECT_EQ(r.error().kind, ErrorKind::corrupt);
+                    ++errors;
+                    break;
+                }
+                if (r->status == ReadStatus::empty || r->status == ReadStatus::too_small) {
+                    break;
+                }
+            } else {
+                std::uint64_t sum = 0;
+                auto n = c->poll(
+                    [&](std::span<const std::byte> m) {
+                        for (std::byte b : m) {
+                            sum += static_cast<std::uint8_t>(b);
+                        }
+                    },
+                    3);
+                if (!n) {
+                    EXPECT_EQ(n.error().kind, ErrorKind::corrupt);
+                    ++errors;
+                    break;
+                }
+                if (*n == 0 && !c->saw_end_of_stream()) {
+                    break;
+                }
+            }
+        }
+    }
+    EXPECT_GT(errors, 1000u);  // nearly every random segment is refused; none crashed
+}
+
+// ---- Two threads ------------------------------------------------------------------------
+
+std::uint64_t mix(std::uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/// The message with sequence number `seq`: random size in 1..max; the first 8 bytes (when
+/// there is room) carry the sequence number, the rest a pattern derived from it; the
+/// last byte (when there is room after the sequence number) a checksum of the others.
+std::size_t make_message(std::uint64_t seq, std::uint32_t max, std::byte* out) {
+    const std::size_t size = 1 + mix(seq) % max;
+    std::uint64_t state = mix(seq ^ 0x9e3779b97f4a7c15ULL);
+    std::uint8_t sum = 0;
+    for (std::size_t i = 0; i < size; ++i) {
+        std::uint8_t b;
+        if (i < 8) {
+            b = static_cast<std::uint8_t>(seq >> (8 * i));
+        } else if (i + 1 == size) {
+            b = sum;
+        } else {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            b = static_cast<std::uint8_t>(state >> 56);
+        }
+        sum = static_cast<std::uint8_t>(sum + b);
+        out[i] = static_cast<std::byte>(b);
+    }
+    return size;
+}
+
+#if defined(__SANITIZE_THREAD__)
+constexpr std::uint64_t STRESS_MESSAGES = 300'000;  // TSan is ~10x slower on this path
+#elif defined(__SANITIZE_ADDRESS__)
+constexpr std::uint64_t STRESS_MESSAGES = 1'000'000;
+#else
+constexpr std::uint64_t STRESS_MESSAGES = 3'000'000;
+#endif
+
+TEST(Ring, two_threads_move_millions_of_records_without_loss_reorder_or_corruption) {
+    constexpr std::uint64_t CAPACITY = 64 * 1024;
+    constexpr std::uint32_t MAX = 512;
+    Segment seg(CAPACITY);
+    auto producer = RingProducer::create(seg.bytes(), CAPACITY, MAX).value();
+    auto consumer = RingConsumer::attach(seg.bytes()).value();
+    std::atomic<int> ready{0};
+    std::atomic<bool> failed{false};
+    std::string failure;
+
+    const auto start = std::chrono::steady_clock::now();
+    std::thread prod([&] {
+        ready.fetch_add(1);
+        while (ready.load() < 2) {
+        }
+        std::vector<std::byte> msg(MAX);
+        for (std::uint64_t seq = 0; seq < STRESS_MESSAGES && !failed.load(std::memory_order_relaxed);) {
+            if (seq % 2 == 0) {
+                // Zero-copy: claim the maximum, write in place, commit the real size.
+                const xproc::Claim c = producer.claim(MAX);
+                if (c.status != WriteStatus::ok) {
+                    std::this_thread::yield();  // no blocking yet; be fair on a loaded 2-CPU machine
+                    continue;
+                }
+                producer.commit(make_message(seq, MAX, c.buffer.data()));
+            } else {
+                const std::size_t n = make_message(seq, MAX, msg.data());
+                if (producer.try_write(std::span(msg.data(), n)) != WriteStatus::ok) {
+                    std::this_thread::yield();
+                    continue;
+                }
+            }
+            ++seq;
+        }
+        while (producer.try_write_end_of_stream() != WriteStatus::ok && !failed.load()) {
+            std::this_thread::yield();
+        }
+    });
+
+    std::uint64_t expected = 0;
+    std::vector<std::byte> want(MAX);
+    std::vector<std::byte> buf(MAX);
+    auto check = [&](std::span<const std::byte> m) {
+        const std::size_t n = make_message(expected, MAX, want.data());
+        if (m.size() != n || std::memcmp(m.data(), want.data(), n) != 0) {
+            if (!failed.exchange(true)) {
+                failure = "message " + std::to_string(expected) + ": size " + std::to_string(m.size()) +
+                          " (want " + std::to_string(n) + ") or contents differ";
+            }
+        }
+        ++expected;
+    };
+    ready.fetch_add(1);
+    while (ready.load() < 2) {
+    }
+    std::uint64_t polls = 0;
+    while (!consumer.saw_end_of_stream() && !failed.load()) {
+        if (++polls % 2 == 0) {
+            auto n = consumer.poll(check, 64);
+            if (!n) {
+                failed = true;
+                failure = n.error().message();
+            } else if (*n == 0) {
+                std::this_thread::yield();
+            }
+        } else {
+            auto r = consumer.try_read(buf);
+            if (!r) {
+                failed = true;
+                failure = r.error().message();
+            } else if (r->status == ReadStatus::ok) {
+                check(std::span(buf.data(), r->length));
+            } else if (r->status == ReadStatus::empty) {
+                std::this_thread::yield();
+            } else if (r->status == ReadStatus::too_small) {
+                failed = true;
+                failure = "too_small with a max_record buffer";
+            }
+        }
+    }
+    prod.join();
+    const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_FALSE(failed.load()) << failure;
+    EXPECT_EQ(expected, STRESS_MESSAGES);
+    EXPECT_EQ(seg.header().messages, STRESS_MESSAGES);
+    EXPECT_EQ(consumer.head(), producer.tail());
+    EXPECT_LE(seg.header().high_water, CAPACITY);
+    std::printf("%llu messages in %.2f s (%.1f M msgs/s)\n", static_cast<unsigned long long>(expected),
+                elapsed, static_cast<double>(expected) / elapsed / 1e6);
+}
+
+}  // namespace
