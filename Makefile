@@ -28,8 +28,10 @@ build: configure
 demo: build
 	@scripts/demo.sh $(BUILD)
 
+# CTEST_ARGS selects tests, e.g. CTEST_ARGS="-R '^Ring\.'"
+CTEST_ARGS ?=
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600 $(CTEST_ARGS)
 
 bench: deps
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
