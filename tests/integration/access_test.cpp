@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "../support/child.hpp"  // the include path xproc_add_gtest adds is <integration>/support
+#include "child.hpp"
 #include "xproc/maps.hpp"
 
 namespace {

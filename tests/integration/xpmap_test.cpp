@@ -37,7 +37,7 @@
 #include <thread>
 #include <vector>
 
-#include "../support/child.hpp"
+#include "child.hpp"
 #include "xproc/maps.hpp"
 #include "xproc/process.hpp"
 
@@ -49,6 +49,7 @@ using xproc::test::run;
 using xproc::test::RunResult;
 using xproc::test::target_path;
 using xproc::test::tool_path;
+using xproc::test::vanished_pid;
 
 const std::string PMAP = "/usr/bin/pmap";
 
@@ -358,17 +359,6 @@ std::string python3() {
         return "/usr/bin/python3";
     }
     return "python3";  // from PATH
-}
-
-/// A pid that no process has: a child we started and reaped.
-pid_t vanished_pid() {
-    const pid_t pid = fork();
-    if (pid == 0) {
-        _exit(0);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return pid;
 }
 
 /// A few addresses of the target's map for -A: the starts of mappings 1/4, 1/2, 3/4 in.

@@ -129,6 +129,17 @@ class Child {
     FILE* m_out = nullptr;
 };
 
+/// A pid that no process has: a child we started, let exit and reaped.
+inline pid_t vanished_pid() {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        _exit(0);
+    }
+    int status = 0;
+    EXPECT_EQ(waitpid(pid, &status, 0), pid);
+    return pid;
+}
+
 /// Result of running a command to completion.
 struct RunResult {
     int exit_code = -1;  ///< exit status, or 128+signal if killed by a signal

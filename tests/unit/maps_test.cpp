@@ -26,7 +26,7 @@
 #include <tuple>
 #include <vector>
 
-#include "../support/child.hpp"  // tests/CMakeLists.txt adds <unit>/support, not tests/support
+#include "child.hpp"
 #include "xproc/fd.hpp"
 #include "xproc/process.hpp"
 
@@ -1111,13 +1111,8 @@ TEST(Maps, read_rejects_non_positive_pid) {
 }
 
 TEST(Maps, read_of_missing_process_is_no_such_process) {
-    const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        _exit(0);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    const pid_t pid = xproc::test::vanished_pid();
+    ASSERT_GT(pid, 0);
     for (const PidReader reader : PID_READERS) {
         auto r = reader(pid);
         ASSERT_FALSE(r.has_value());

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <string>
 
-#include "../support/child.hpp"  // the include path xproc_add_gtest adds is <unit>/support
+#include "child.hpp"
 
 namespace {
 
@@ -410,13 +410,8 @@ TEST(ThreadGroupOf, of_self_and_of_this_thread) {
 }
 
 TEST(ThreadGroupOf, absent_and_invalid_ids) {
-    const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        _exit(0);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    const pid_t pid = xproc::test::vanished_pid();
+    ASSERT_GT(pid, 0);
     auto gone = xproc::thread_group_of(pid);
     ASSERT_FALSE(gone);
     EXPECT_EQ(gone.error().kind, ErrorKind::no_such_process) << gone.error().message();
