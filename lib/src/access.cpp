@@ -350,20 +350,6 @@ Error AccessVerdict::to_error(std::string operation, pid_t pid, int errno_value)
 
 namespace {
 
-Result<std::string> read_at(int dir, const char* name, const std::string& what, pid_t pid) {
-    const int fd = detail::retry_eintr([&] { return ::openat(dir, name, O_RDONLY | O_CLOEXEC); });
-    if (fd < 0) {
-        const int err = errno;
-        return fail(Error::from_errno(err, "open(" + what + ")", pid));
-    }
-    UniqueFd owner(fd);
-    std::string text;
-    if (auto r = read_all(fd, text, what, pid); !r) {
-        return fail(std::move(r.error()));
-    }
-    return text;
-}
-
 std::string read_link_at(int dir, const char* name) {
     std::string target(256, '\0');
     for (;;) {
@@ -491,7 +477,7 @@ Result<AccessFacts> gather_access_facts(pid_t pid) {
         }
         return fail(std::move(e));
     }
-    auto stat_text = read_at(dir->get(), "stat", dir_path + "/stat", pid);
+    auto stat_text = read_file_at(dir->get(), "stat", dir_path + "/stat", pid);
     if (!stat_text) {
         return fail(std::move(stat_text.error()));
     }
@@ -503,7 +489,7 @@ Result<AccessFacts> gather_access_facts(pid_t pid) {
     f.kernel_thread = st->is_kernel_thread();
     f.target_comm = st->comm;
 
-    auto status_text = read_at(dir->get(), "status", dir_path + "/status", pid);
+    auto status_text = read_file_at(dir->get(), "status", dir_path + "/status", pid);
     if (!status_text) {
         return fail(std::move(status_text.error()));
     }

@@ -74,16 +74,22 @@ Result<void> read_all(int fd, detail::PageBuffer& out, std::string_view what, pi
     }
 }
 
-Result<std::string> read_file(const char* path, pid_t pid) noexcept {
-    auto fd = open_fd(path, O_RDONLY, pid);
-    if (!fd) {
-        return fail(std::move(fd.error()));
+Result<std::string> read_file_at(int dir, const char* name, std::string_view what, pid_t pid) noexcept {
+    const int fd = detail::retry_eintr([&] { return ::openat(dir, name, O_RDONLY | O_CLOEXEC); });
+    if (fd < 0) {
+        const int err = errno;
+        return fail(Error::from_errno(err, "open(" + std::string(what) + ")", pid));
     }
+    const UniqueFd owner(fd);
     std::string out;
-    if (auto r = read_all(fd->get(), out, path, pid); !r) {
+    if (auto r = read_all(fd, out, what, pid); !r) {
         return fail(std::move(r.error()));
     }
     return out;
+}
+
+Result<std::string> read_file(const char* path, pid_t pid) noexcept {
+    return read_file_at(AT_FDCWD, path, path, pid);
 }
 
 }  // namespace xproc

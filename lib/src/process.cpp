@@ -324,27 +324,14 @@ Result<void> Process::still_alive(const char* what) const {
 
 Result<std::string> Process::read_entry(const char* name) const {
     const std::string path = proc_path(m_pid, name);
-    const int fd =
-        detail::retry_eintr([&] { return ::openat(m_proc_dir.get(), name, O_RDONLY | O_CLOEXEC); });
-    if (fd < 0) {
-        const int err = errno;
-        const std::string op = "open(" + path + ")";
-        // A vanished process shows as ENOENT/ESRCH: say so, not "file not found".
-        if (auto live = still_alive(op.c_str()); !live) {
-            return fail(std::move(live.error()));
-        }
-        return fail(explain_refusal(Error::from_errno(err, op, m_pid), m_pid));
-    }
-    UniqueFd owner(fd);
-    std::string text;
-    if (auto r = read_all(fd, text, path, m_pid); !r) {
-        if (auto live = still_alive(r.error().operation.c_str()); !live) {
-            return fail(std::move(live.error()));
-        }
-        return fail(explain_refusal(std::move(r.error()), m_pid));
-    }
-    if (auto live = still_alive(("read(" + path + ")").c_str()); !live) {
+    auto text = read_file_at(m_proc_dir.get(), name, path, m_pid);
+    // A vanished process shows as ENOENT/ESRCH or an early EOF: say so, not "file not found".
+    const std::string op = text ? "read(" + path + ")" : text.error().operation;
+    if (auto live = still_alive(op.c_str()); !live) {
         return fail(std::move(live.error()));
+    }
+    if (!text) {
+        return fail(explain_refusal(std::move(text.error()), m_pid));
     }
     return text;
 }

@@ -64,6 +64,10 @@ Result<void> read_all(int fd, std::string& out, std::string_view what, pid_t pid
 /// few page faults and no copying as it grows.
 Result<void> read_all(int fd, detail::PageBuffer& out, std::string_view what, pid_t pid = 0) noexcept;
 
+/// Reads the whole file `name` (relative to the directory fd `dir`, or AT_FDCWD)
+/// into a string; `what` names it in errors: "open(/proc/42/stat)".
+Result<std::string> read_file_at(int dir, const char* name, std::string_view what, pid_t pid = 0) noexcept;
+
 /// Reads a whole (small or large) file into a string.
 Result<std::string> read_file(const char* path, pid_t pid = 0) noexcept;
 
