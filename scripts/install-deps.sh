@@ -13,6 +13,8 @@ PACKAGES=(
   libcli11-dev          # every tool's command line
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev      # bench/
+  libzmq3-dev           # ring benchmark peer: ZeroMQ ipc://
+  iceoryx libiceoryx-posh-dev   # ring benchmark peer: iceoryx (iox-roudi daemon, posh library)
   procps                # pmap: the reference xpmap is compared against
   gdb
   python3               # a target kind in the integration tests
