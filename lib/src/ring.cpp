@@ -1,12 +1,23 @@
 // SPDX-License-Identifier: MIT
 #include "xproc/ring.hpp"
 
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <new>
 #include <string>
 
@@ -86,14 +97,15 @@ bool positions_valid(std::uint64_t head, std::uint64_t tail, std::uint64_t capac
 struct Attached {
     RingHeader* header;
     std::byte* data;
+    RingKind kind;
     std::uint64_t capacity;
     std::uint32_t max_record;
     std::uint64_t head;
     std::uint64_t tail;
 };
 
-Result<Attached> attach_segment(std::span<std::byte> memory) {
-    if (auto ok = check_memory(memory, "ring attach"); !ok) {
+Result<Attached> attach_segment(std::span<std::byte> memory, const char* op = "ring attach") {
+    if (auto ok = check_memory(memory, op); !ok) {
         return fail(std::move(ok.error()));
     }
     if (memory.size() < sizeof(RingHeader)) {
@@ -129,12 +141,9 @@ Result<Attached> attach_segment(std::span<std::byte> memory) {
         !ok) {
         return fail(std::move(ok.error()));
     }
-    if (header->kind != static_cast<std::uint32_t>(RingKind::spsc)) {
-        if (header->kind == static_cast<std::uint32_t>(RingKind::mpsc) ||
-            header->kind == static_cast<std::uint32_t>(RingKind::broadcast)) {
-            return fail(Error::make(ErrorKind::not_supported, "ring attach",
-                                    "ring kind " + std::to_string(header->kind) + " is not implemented yet"));
-        }
+    if (header->kind != static_cast<std::uint32_t>(RingKind::spsc) &&
+        header->kind != static_cast<std::uint32_t>(RingKind::mpsc) &&
+        header->kind != static_cast<std::uint32_t>(RingKind::broadcast)) {
         return fail(corrupt("unknown ring kind " + std::to_string(header->kind)));
     }
     // acquire: pairs with the other side's release store of its position (commit / release).
@@ -144,7 +153,311 @@ Result<Attached> attach_segment(std::span<std::byte> memory) {
         return fail(corrupt("positions head " + std::to_string(head) + " tail " + std::to_string(tail) +
                             " are inconsistent with capacity " + std::to_string(capacity)));
     }
-    return Attached{header, memory.data() + sizeof(RingHeader), capacity, max_record, head, tail};
+    return Attached{header,
+                    memory.data() + sizeof(RingHeader),
+                    static_cast<RingKind>(header->kind),
+                    capacity,
+                    max_record,
+                    head,
+                    tail};
+}
+
+// ---------------------------------------------------------------------------------------
+// Waiting: futex words, fences, clocks
+
+using Clock = std::chrono::steady_clock;
+
+long futex(std::uint32_t* word, int op, std::uint32_t value, const struct timespec* timeout) noexcept {
+    // No FUTEX_PRIVATE_FLAG: the word is in memory shared between processes.
+    return ::syscall(SYS_futex, word, op, value, timeout, nullptr, 0);
+}
+
+void futex_wake_all(std::uint32_t* word) noexcept {
+    futex(word, FUTEX_WAKE, INT_MAX, nullptr);
+}
+
+/// Sleeps while *word == expected, at most `slice`.
+void futex_wait(std::uint32_t* word, std::uint32_t expected, std::chrono::nanoseconds slice) noexcept {
+    struct timespec ts;
+    ts.tv_sec = static_cast<time_t>(slice.count() / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(slice.count() % 1'000'000'000);
+    futex(word, FUTEX_WAIT, expected, &ts);  // EAGAIN, EINTR, ETIMEDOUT: the caller rechecks
+}
+
+/// Registers this process for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) once; true when
+/// a side about to sleep can use it, so the publishing sides need no full fence.
+bool fast_fence_available() noexcept {
+    static const bool available = [] {
+        const long mask = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+        if (mask < 0 || (mask & MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0) {
+            return false;
+        }
+        return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+    }();
+    return available;
+}
+
+/// The publishing side, between its release store of a position and its load of the
+/// other side's wait word (the store-load pair of the Dekker handshake).
+inline void publish_fence(bool fast) noexcept {
+    if (fast) {
+        // The sleeper's membarrier() orders our store and load for it; only keep the
+        // compiler from swapping them.
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+}
+
+/// The side about to sleep, between announcing it in the wait word and re-checking the
+/// position: a full fence here, and a barrier on every CPU running a publisher.
+void sleeper_fence() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (fast_fence_available()) {
+        ::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
+    }
+}
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+}
+
+std::uint64_t my_start_time() noexcept {
+    static const std::uint64_t start = [] {
+        auto self = Process::self();
+        if (!self) {
+            return std::uint64_t{0};
+        }
+        auto st = self->start_time();
+        return st ? *st : std::uint64_t{0};
+    }();
+    return start;
+}
+
+/// Liveness of the holder of a role, cached in `watch` (a pidfd once identified).
+PeerState check_peer(detail::PeerWatch& watch, pid_t pid, std::uint64_t start_time) noexcept {
+    if (pid <= 0) {
+        watch = {};
+        return PeerState::none;
+    }
+    if (watch.pid != pid || (start_time != 0 && watch.start_time != start_time)) {
+        watch = {};
+        watch.pid = pid;
+        watch.start_time = start_time;
+        watch.state = peer_state(pid, start_time);
+        if (watch.state == PeerState::alive && start_time != 0) {
+            if (auto proc = Process::open(pid)) {
+                // The pidfd pins this pid; check it is still the same process.
+                auto st = proc->start_time();
+                if (st && *st == start_time) {
+                    watch.process.emplace(std::move(*proc));
+                } else {
+                    watch.state = PeerState::dead;
+                }
+            } else {
+                watch.state = PeerState::dead;
+            }
+        }
+        return watch.state;
+    }
+    if (watch.state == PeerState::alive) {
+        if (watch.process) {
+            if (!watch.process->alive()) {
+                watch.state = PeerState::dead;
+            }
+        } else {
+            watch.state = peer_state(pid, start_time);
+        }
+    }
+    return watch.state;
+}
+
+/// Takes a single role (producer_pid / consumer_pid pair) in the header.
+Result<void> take_role(std::int32_t& pid_field, std::uint64_t& start_field, const char* role) {
+    const pid_t me = ::getpid();
+    const std::uint64_t start = my_start_time();
+    for (;;) {
+        std::int32_t holder = shared(pid_field).load(std::memory_order_acquire);
+        if (holder != 0) {
+            // acquire: pairs with the holder's release store of its start time.
+            const std::uint64_t holder_start = shared(start_field).load(std::memory_order_acquire);
+            const PeerState state = holder == me ? PeerState::alive : peer_state(holder, holder_start);
+            if (state == PeerState::alive) {
+                return fail(Error::make(ErrorKind::os, std::string("ring attach as ") + role,
+                                        std::string("the ") + role + " role is held by pid " +
+                                            std::to_string(holder) + (holder == me ? " (this process)" : ""),
+                                        holder)
+                                .with_hint("a ring has one " + std::string(role) +
+                                           "; stop that process, or use an mpsc/broadcast ring"));
+            }
+        }
+        // acq_rel: on success our claim is ordered after the holder's state we checked.
+        if (shared(pid_field).compare_exchange_strong(holder, me, std::memory_order_acq_rel)) {
+            // release: pairs with the acquire load of the start time above (next opener).
+            shared(start_field).store(start, std::memory_order_release);
+            return {};
+        }
+    }
+}
+
+void leave_role(std::int32_t& pid_field, std::uint64_t& start_field) noexcept {
+    std::int32_t me = ::getpid();
+    // relaxed: the start time is only meaningful with a non-zero pid.
+    shared(start_field).store(0, std::memory_order_relaxed);
+    // release: our last writes to the ring happen before anyone sees the role free.
+    shared(pid_field).compare_exchange_strong(me, 0, std::memory_order_release, std::memory_order_relaxed);
+}
+
+/// Takes a peer slot: a free one, or one whose holder is dead and (MPSC) whose claim was
+/// resolved. Returns its index.
+Result<int> take_slot(RingHeader* header, std::uint64_t head_now, const char* role) {
+    const pid_t me = ::getpid();
+    const std::uint64_t start = my_start_time();
+    for (int pass = 0; pass < 2; ++pass) {
+        for (int i = 0; i < static_cast<int>(ring::RING_SLOTS); ++i) {
+            ring::PeerSlot& slot = header->slot[i];
+            std::int32_t holder = shared(slot.pid).load(std::memory_order_acquire);
+            if (pass == 0 && holder != 0) {
+                continue;
+            }
+            if (holder != 0) {
+                const std::uint64_t holder_start = shared(slot.start_time).load(std::memory_order_acquire);
+                if (holder == me || peer_state(holder, holder_start) != PeerState::dead) {
+                    continue;
+                }
+                // relaxed: the claim fields are checked again by the consumer before use.
+                const std::uint64_t claim = shared(slot.claim_size).load(std::memory_order_relaxed);
+                const std::uint64_t pos = shared(slot.position).load(std::memory_order_relaxed);
+                if (claim != 0 && pos + claim > head_now) {
+                    continue;  // the consumer still needs this claim to skip the record
+                }
+            }
+            if (shared(slot.pid).compare_exchange_strong(holder, me, std::memory_order_acq_rel)) {
+                // relaxed: ordered before the release store of start_time below.
+                shared(slot.claim_size).store(0, std::memory_order_relaxed);
+                shared(slot.position).store(0, std::memory_order_relaxed);
+                shared(slot.messages).store(0, std::memory_order_relaxed);
+                shared(slot.lapped).store(0, std::memory_order_relaxed);
+                // release: pairs with the acquire load of start_time by liveness checks.
+                shared(slot.start_time).store(start, std::memory_order_release);
+                return i;
+            }
+        }
+    }
+    return fail(
+        Error::from_errno(ENOSPC, std::string("ring attach as ") + role)
+            .with_hint("all " + std::to_string(ring::RING_SLOTS) + " peer slots are held by live processes"));
+}
+
+void leave_slot(RingHeader* header, int index) noexcept {
+    ring::PeerSlot& slot = header->slot[index];
+    std::int32_t me = ::getpid();
+    shared(slot.start_time).store(0, std::memory_order_relaxed);
+    // release: our record commits happen before the slot is seen free.
+    shared(slot.pid).compare_exchange_strong(me, 0, std::memory_order_release, std::memory_order_relaxed);
+}
+
+/// A record header as the 8 bytes MPSC commits atomically.
+std::uint64_t pack(const RecordHeader& rec) noexcept {
+    return std::bit_cast<std::uint64_t>(rec);
+}
+
+std::uint64_t* header_word(std::byte* data, std::uint64_t index) noexcept {
+    return reinterpret_cast<std::uint64_t*>(data + index);
+}
+
+/// A deadline from a Timeout; `forever` when negative.
+struct Deadline {
+    bool forever = false;
+    Clock::time_point at{};
+
+    explicit Deadline(Timeout timeout) {
+        if (timeout < Timeout::zero()) {
+            forever = true;
+        } else {
+            at = Clock::now() + timeout;
+        }
+    }
+    bool passed(Clock::time_point now) const noexcept { return !forever && now >= at; }
+    std::chrono::nanoseconds left(Clock::time_point now) const noexcept {
+        return forever ? std::chrono::nanoseconds::max() : std::chrono::nanoseconds(at - now);
+    }
+};
+
+enum class WaitOutcome : std::uint8_t { ready, timed_out, peer_gone };
+
+/// The wait loop shared by both sides: `ready()` re-checks the condition, `gone()` checks
+/// the peer (called at most every liveness_interval), `word` is the wait word to
+/// announce sleeping in. Returns once ready, timed out, or the peer is gone.
+template <typename Ready, typename Gone>
+WaitOutcome wait_loop(const WaitOptions& options, Timeout timeout, std::uint32_t* word, Ready&& ready,
+                      Gone&& gone) {
+    const Deadline deadline(timeout);
+    Clock::time_point now = Clock::now();
+    Clock::time_point next_check = now + options.liveness_interval;
+    if (options.policy != WaitPolicy::sleep) {
+        const Clock::time_point spin_end =
+            options.policy == WaitPolicy::busy ? Clock::time_point::max() : now + options.spin;
+        for (unsigned i = 1;; ++i) {
+            if (ready()) {
+                return WaitOutcome::ready;
+            }
+            cpu_relax();
+            if (i % 64 == 0) {
+                now = Clock::now();
+                if (deadline.passed(now)) {
+                    return WaitOutcome::timed_out;
+                }
+                if (now >= next_check) {
+                    next_check = now + options.liveness_interval;
+                    if (gone()) {
+                        return WaitOutcome::peer_gone;
+                    }
+                }
+                if (now >= spin_end) {
+                    break;
+                }
+            }
+        }
+    }
+    for (;;) {
+        // seq_cst: the announcement must be ordered before our re-check of the position
+        // (sleeper_fence adds the barrier on the publishers' CPUs).
+        const std::uint32_t announced = shared(*word).fetch_or(ring::WAIT_SLEEPING) | ring::WAIT_SLEEPING;
+        sleeper_fence();
+        if (ready()) {
+            return WaitOutcome::ready;
+        }
+        now = Clock::now();
+        if (now >= next_check) {
+            next_check = now + options.liveness_interval;
+            if (gone()) {
+                return WaitOutcome::peer_gone;
+            }
+        }
+        if (deadline.passed(now)) {
+            return WaitOutcome::timed_out;
+        }
+        const auto slice = std::min<std::chrono::nanoseconds>(deadline.left(now), next_check - now);
+        futex_wait(word, announced, std::max(slice, std::chrono::nanoseconds(1000)));
+        if (ready()) {
+            return WaitOutcome::ready;
+        }
+    }
+}
+
+/// Clears a wait word and wakes whoever announced sleeping in it. Returns the old bits.
+std::uint32_t wake(std::uint32_t* word) noexcept {
+    // acq_rel: an RMW so that two wakers do not both miss the bits.
+    const std::uint32_t bits = shared(*word).exchange(0, std::memory_order_acq_rel);
+    if ((bits & ring::WAIT_SLEEPING) != 0) {
+        futex_wake_all(word);
+    }
+    return bits;
 }
 
 }  // namespace
@@ -157,6 +470,8 @@ std::string_view to_string(WriteStatus status) noexcept {
             return "full";
         case WriteStatus::too_large:
             return "too_large";
+        case WriteStatus::peer_gone:
+            return "peer_gone";
     }
     return "unknown";
 }
@@ -171,8 +486,49 @@ std::string_view to_string(ReadStatus status) noexcept {
             return "too_small";
         case ReadStatus::end_of_stream:
             return "end_of_stream";
+        case ReadStatus::peer_gone:
+            return "peer_gone";
+        case ReadStatus::lapped:
+            return "lapped";
     }
     return "unknown";
+}
+
+std::string_view to_string(PeerState state) noexcept {
+    switch (state) {
+        case PeerState::none:
+            return "none";
+        case PeerState::alive:
+            return "alive";
+        case PeerState::dead:
+            return "dead";
+    }
+    return "unknown";
+}
+
+PeerState peer_state(pid_t pid, std::uint64_t start_time) noexcept {
+    if (pid <= 0) {
+        return PeerState::none;
+    }
+    auto proc = Process::open(pid);
+    if (!proc) {
+        // ESRCH: gone. Anything else (EPERM cannot happen for pidfd_open): assume alive
+        // rather than take over a role that may be held.
+        return proc.error().kind == ErrorKind::no_such_process ? PeerState::dead : PeerState::alive;
+    }
+    if (!proc->alive()) {
+        return PeerState::dead;  // exited: a zombie waiting to be reaped
+    }
+    if (start_time != 0) {
+        auto st = proc->start_time();
+        if (st && *st != start_time) {
+            return PeerState::dead;  // the pid was reused by another process
+        }
+        if (!st && st.error().kind == ErrorKind::no_such_process) {
+            return PeerState::dead;
+        }
+    }
+    return PeerState::alive;
 }
 
 Result<void> format_ring(std::span<std::byte> memory, std::uint64_t capacity, std::uint32_t max_record,
@@ -185,29 +541,31 @@ Result<void> format_ring(std::span<std::byte> memory, std::uint64_t capacity, st
         !ok) {
         return ok;
     }
-    if (kind != RingKind::spsc) {
-        return fail(
-            Error::make(ErrorKind::not_supported, "ring create", "only RingKind::spsc is implemented"));
+    if (kind != RingKind::spsc && kind != RingKind::mpsc && kind != RingKind::broadcast) {
+        return fail(Error::make(ErrorKind::invalid_argument, "ring create",
+                                "unknown ring kind " + std::to_string(static_cast<unsigned>(kind))));
     }
     auto* header = reinterpret_cast<RingHeader*>(memory.data());
     // relaxed: an opener that loaded the old version (acquire) before this store may still
     // read the old header; that is the caller's problem (format only memory nobody uses).
     shared(header->version).store(0, std::memory_order_relaxed);
-    // Zero everything after version (so reserved fields, positions and counters start at 0).
+    // Zero everything after version (so reserved fields, positions, slots and counters
+    // start at 0).
     std::memset(reinterpret_cast<unsigned char*>(header) + offsetof(RingHeader, header_size), 0,
                 sizeof(RingHeader) - offsetof(RingHeader, header_size));
+    if (kind == RingKind::mpsc) {
+        // MPSC tells committed records by a non-zero type: the area must start zeroed.
+        std::memset(memory.data() + sizeof(RingHeader), 0, static_cast<std::size_t>(capacity));
+    }
     header->magic = ring::RING_MAGIC;
     header->header_size = sizeof(RingHeader);
     header->capacity = capacity;
     header->max_record = max_record;
     header->kind = static_cast<std::uint32_t>(kind);
+    header->slots = ring::RING_SLOTS;
     header->creator_pid = static_cast<std::int32_t>(::getpid());
-    header->creator_start_time = 0;
-    if (auto self = Process::self()) {
-        if (auto start = self->start_time()) {
-            header->creator_start_time = *start;
-        }
-    }
+    header->creator_start_time = my_start_time();
+    header->doorbell_fd = -1;
     // release: pairs with the acquire load of version in attach; every field above is
     // visible to an opener that sees the new version.
     shared(header->version).store(ring::RING_LAYOUT_VERSION, std::memory_order_release);
@@ -218,14 +576,15 @@ Result<void> format_ring(std::span<std::byte> memory, std::uint64_t capacity, st
 // Producer
 
 Result<RingProducer> RingProducer::create(std::span<std::byte> memory, std::uint64_t capacity,
-                                          std::uint32_t max_record, RingKind kind) {
+                                          std::uint32_t max_record, RingKind kind,
+                                          const AttachOptions& options) {
     if (auto ok = format_ring(memory, capacity, max_record, kind); !ok) {
         return fail(std::move(ok.error()));
     }
-    return attach(memory);
+    return attach(memory, options);
 }
 
-Result<RingProducer> RingProducer::attach(std::span<std::byte> memory) {
+Result<RingProducer> RingProducer::attach(std::span<std::byte> memory, const AttachOptions& options) {
     auto seg = attach_segment(memory);
     if (!seg) {
         return fail(std::move(seg.error()));
@@ -233,21 +592,51 @@ Result<RingProducer> RingProducer::attach(std::span<std::byte> memory) {
     RingProducer p;
     p.m_header = seg->header;
     p.m_data = seg->data;
+    p.m_kind = seg->kind;
     p.m_capacity = seg->capacity;
     p.m_mask = seg->capacity - 1;
     p.m_max_record = seg->max_record;
     p.m_tail = seg->tail;
     p.m_cached_head = seg->head;
+    p.m_wait = options.wait;
+    p.m_fast_fence = fast_fence_available();
+    if (options.take_role) {
+        if (p.m_kind == RingKind::mpsc) {
+            auto slot = take_slot(p.m_header, seg->head, "producer");
+            if (!slot) {
+                return fail(std::move(slot.error()));
+            }
+            p.m_slot = *slot;
+        } else if (auto ok = take_role(p.m_header->producer_pid, p.m_header->producer_start_time, "producer");
+                   !ok) {
+            return fail(std::move(ok.error()));
+        }
+        p.m_role = true;
+    }
+    if (p.m_kind != RingKind::mpsc) {
+        // The tail may have moved between validation and taking the role (a previous holder
+        // that died is no longer writing). acquire: pairs with its release store of tail.
+        p.m_tail = shared(p.m_header->tail).load(std::memory_order_acquire);
+        if (p.m_kind == RingKind::broadcast) {
+            // A writer that died mid-record left write_limit past tail; start clean there.
+            shared(p.m_header->write_limit).store(p.m_tail, std::memory_order_relaxed);
+        }
+    }
     // relaxed: counters are statistics, written only by the producer; nothing is ordered by them.
-    p.m_messages = shared(seg->header->messages).load(std::memory_order_relaxed);
-    p.m_bytes = shared(seg->header->bytes).load(std::memory_order_relaxed);
-    p.m_high_water = shared(seg->header->high_water).load(std::memory_order_relaxed);
+    p.m_messages = shared(p.m_header->messages).load(std::memory_order_relaxed);
+    p.m_bytes = shared(p.m_header->bytes).load(std::memory_order_relaxed);
+    p.m_high_water = shared(p.m_header->high_water).load(std::memory_order_relaxed);
     return p;
 }
 
 RingProducer& RingProducer::operator=(RingProducer&& other) noexcept {
+    if (this == &other) {
+        return *this;
+    }
+    close();
     m_header = std::exchange(other.m_header, nullptr);
     m_data = std::exchange(other.m_data, nullptr);
+    m_kind = other.m_kind;
     m_capacity = std::exchange(other.m_capacity, 0);
     m_mask = std::exchange(other.m_mask, 0);
     m_max_record = std::exchange(other.m_max_record, 0);
@@ -255,11 +644,46 @@ RingProducer& RingProducer::operator=(RingProducer&& other) noexcept {
     m_cached_head = other.m_cached_head;
     m_claim_pos = other.m_claim_pos;
     m_claim_len = other.m_claim_len;
+    m_claim_start = other.m_claim_start;
     m_claimed = std::exchange(other.m_claimed, false);
+    m_role = std::exchange(other.m_role, false);
+    m_slot = std::exchange(other.m_slot, -1);
+    m_fast_fence = other.m_fast_fence;
     m_messages = other.m_messages;
     m_bytes = other.m_bytes;
     m_high_water = other.m_high_water;
+    m_wait = other.m_wait;
+    m_consumer = std::move(other.m_consumer);
+    m_doorbell = std::move(other.m_doorbell);
+    m_doorbell_pid = other.m_doorbell_pid;
+    m_doorbell_fd = other.m_doorbell_fd;
     return *this;
+}
+
+RingProducer::~RingProducer() {
+    close();
+}
+
+void RingProducer::close() noexcept {
+    if (m_header == nullptr) {
+        return;
+    }
+    if (m_claimed) {
+        abort();
+    }
+    if (m_role) {
+        if (m_kind == RingKind::mpsc) {
+            leave_slot(m_header, m_slot);
+        } else {
+            leave_role(m_header->producer_pid, m_header->producer_start_time);
+        }
+        m_role = false;
+        m_slot = -1;
+        // A consumer sleeping on us re-checks the role and keeps waiting for a new producer.
+        wake(&m_header->consumer_waiting);
+    }
+    m_header = nullptr;
+    m_data = nullptr;
 }
 
 bool RingProducer::reserve(std::uint64_t size) noexcept {
@@ -267,10 +691,16 @@ bool RingProducer::reserve(std::uint64_t size) noexcept {
     const std::uint64_t to_end = m_capacity - index;
     const std::uint64_t padding = size <= to_end ? 0 : to_end;
     const std::uint64_t need = padding + size;
-    // Free space is capacity - (tail - head). A head outside [tail - capacity, tail] (a
-    // corrupt or hostile consumer) makes the unsigned difference exceed capacity and
-    // reads as full: we never write outside the area we own.
-    if (m_tail - m_cached_head > m_capacity - need) {
+    if (m_kind == RingKind::broadcast) {
+        // The writer never waits. Tell readers what we are about to overwrite before
+        // touching it. relaxed + release fence: a reader that sees any byte we write
+        // next (acquire fence on its side) also sees this limit.
+        shared(m_header->write_limit).store(m_tail + need, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+    } else if (m_tail - m_cached_head > m_capacity - need) {
+        // Free space is capacity - (tail - head). A head outside [tail - capacity, tail] (a
+        // corrupt or hostile consumer) makes the unsigned difference exceed capacity and
+        // reads as full: we never write outside the area we own.
         // acquire: pairs with the consumer's release store of head in release(); its reads
         // of the records before head are done before we overwrite them.
         m_cached_head = shared(m_header->head).load(std::memory_order_acquire);
@@ -287,23 +717,191 @@ bool RingProducer::reserve(std::uint64_t size) noexcept {
     return true;
 }
 
-void RingProducer::publish(std::uint64_t length, RecordType type) noexcept {
-    const RecordHeader rec{static_cast<std::uint32_t>(length), static_cast<std::uint16_t>(type), 0};
-    std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
-    m_tail = m_claim_pos + ring::record_size(length);
-    // release: pairs with the consumer's acquire load of tail in available(); the padding,
-    // record header and payload written above are visible to it.
-    shared(m_header->tail).store(m_tail, std::memory_order_release);
+bool RingProducer::reserve_mpsc(std::uint64_t size) noexcept {
+    ring::PeerSlot* slot = m_slot >= 0 ? &m_header->slot[m_slot] : nullptr;
+    // relaxed: a stale tail only makes the CAS fail.
+    std::uint64_t t = shared(m_header->tail).load(std::memory_order_relaxed);
+    for (;;) {
+        const std::uint64_t index = t & m_mask;
+        const std::uint64_t to_end = m_capacity - index;
+        const std::uint64_t padding = size <= to_end ? 0 : to_end;
+        const std::uint64_t need = padding + size;
+        if (t - m_cached_head > m_capacity - need) {
+            // acquire: pairs with the consumer's release store of head; it has read and
+            // zeroed the records before head.
+            m_cached_head = shared(m_header->head).load(std::memory_order_acquire);
+            if (t - m_cached_head > m_capacity || t - m_cached_head > m_capacity - need) {
+                // Maybe full, maybe our tail is stale: only full if the tail is current.
+                const std::uint64_t now = shared(m_header->tail).load(std::memory_order_relaxed);
+                if (now == t) {
+                    return false;
+                }
+                t = now;
+                continue;
+            }
+        }
+        if (slot != nullptr) {
+            // Record the claim before it exists, so a consumer can skip it if we die right
+            // after the CAS. relaxed: published by the release CAS below.
+            shared(slot->position).store(t, std::memory_order_relaxed);
+            shared(slot->claim_size).store(need, std::memory_order_relaxed);
+        }
+        // release: the slot's claim is visible to a consumer that sees the new tail.
+        if (shared(m_header->tail)
+                .compare_exchange_weak(t, t + need, std::memory_order_release, std::memory_order_relaxed)) {
+            if (padding != 0) {
+                const RecordHeader pad{static_cast<std::uint32_t>(to_end - sizeof(RecordHeader)),
+                                       static_cast<std::uint16_t>(RecordType::padding), 0};
+                // release: the consumer's acquire load of the header word sees a whole record.
+                shared(*header_word(m_data, index)).store(pack(pad), std::memory_order_release);
+            }
+            m_claim_start = t;
+            m_claim_pos = t + padding;
+            m_tail = t + need;
+            return true;
+        }
+    }
 }
 
-Claim RingProducer::claim(std::size_t max_len) noexcept {
+void RingProducer::publish(std::uint64_t length, RecordType type) noexcept {
+    const RecordHeader rec{static_cast<std::uint32_t>(length), static_cast<std::uint16_t>(type), 0};
+    if (m_kind == RingKind::mpsc) {
+        // The per-record commit. release: pairs with the consumer's acquire load of the
+        // header word; the payload written before is visible to it.
+        shared(*header_word(m_data, m_claim_pos & m_mask)).store(pack(rec), std::memory_order_release);
+        if (m_slot >= 0) {
+            // relaxed: a consumer that reads the slot sees either the claim (and then the
+            // committed header) or no claim; both are handled.
+            shared(m_header->slot[m_slot].claim_size).store(0, std::memory_order_relaxed);
+        }
+    } else {
+        std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
+        m_tail = m_claim_pos + ring::record_size(length);
+        // release: pairs with the consumer's acquire load of tail in available(); the padding,
+        // record header and payload written above are visible to it.
+        shared(m_header->tail).store(m_tail, std::memory_order_release);
+    }
+    wake_consumer();
+}
+
+void RingProducer::wake_consumer() noexcept {
+    publish_fence(m_fast_fence);
+    // relaxed: ordered after our publication by publish_fence (and the sleeper's barrier).
+    if (shared(m_header->consumer_waiting).load(std::memory_order_relaxed) == 0) [[likely]] {
+        return;
+    }
+    const std::uint32_t bits = wake(&m_header->consumer_waiting);
+    if ((bits & ring::WAIT_DOORBELL) != 0) {
+        ring_doorbell();
+    }
+    if (bits != 0) {
+        // relaxed: statistics.
+        shared(m_header->producer_wakeups).fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void RingProducer::ring_doorbell() noexcept {
+    // acquire: pairs with the consumer's release store of doorbell_fd before arming.
+    const pid_t pid = shared(m_header->consumer_pid).load(std::memory_order_acquire);
+    const int fd = shared(m_header->doorbell_fd).load(std::memory_order_acquire);
+    if (pid <= 0 || fd < 0) {
+        return;
+    }
+    if (!m_doorbell || pid != m_doorbell_pid || fd != m_doorbell_fd) {
+        m_doorbell.reset();
+        const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+        const int opened = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (opened < 0) {
+            return;  // the consumer also wakes on its own liveness interval
+        }
+        struct stat st;
+        if (::fstat(opened, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+            ::close(opened);
+            return;
+        }
+        m_doorbell = UniqueFd(opened);
+        m_doorbell_pid = pid;
+        m_doorbell_fd = fd;
+    }
+    const char byte = 1;
+    [[maybe_unused]] const ssize_t n = ::write(m_doorbell.get(), &byte, 1);  // EAGAIN: already rung
+}
+
+void RingProducer::count_commit(std::uint64_t length) noexcept {
+    if (m_kind == RingKind::mpsc) {
+        // relaxed: statistics shared by all producers.
+        shared(m_header->messages).fetch_add(1, std::memory_order_relaxed);
+        shared(m_header->bytes).fetch_add(length, std::memory_order_relaxed);
+        if (m_slot >= 0) {
+            ring::PeerSlot& slot = m_header->slot[m_slot];
+            shared(slot.messages)
+                .store(shared(slot.messages).load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        }
+        return;
+    }
+    ++m_messages;
+    m_bytes += length;
+    // relaxed: statistics written only by the producer; readers need no ordering with data.
+    shared(m_header->messages).store(m_messages, std::memory_order_relaxed);
+    shared(m_header->bytes).store(m_bytes, std::memory_order_relaxed);
+    if (m_kind == RingKind::spsc) {
+        const std::uint64_t used = m_tail - m_cached_head;  // an upper bound: head may have moved on
+        if (used > m_high_water) {
+            m_high_water = used;
+            shared(m_header->high_water).store(m_high_water, std::memory_order_relaxed);
+        }
+    }
+}
+
+PeerState RingProducer::consumer_state() noexcept {
+    if (m_header == nullptr || m_kind == RingKind::broadcast) {
+        return PeerState::none;
+    }
+    // acquire: pairs with the consumer's release store of its start time in take_role.
+    const pid_t pid = shared(m_header->consumer_pid).load(std::memory_order_acquire);
+    const std::uint64_t start = shared(m_header->consumer_start_time).load(std::memory_order_acquire);
+    return check_peer(m_consumer, pid, start);
+}
+
+WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) noexcept {
+    auto try_reserve = [&] { return m_kind == RingKind::mpsc ? reserve_mpsc(size) : reserve(size); };
+    if (try_reserve()) {
+        return WriteStatus::ok;
+    }
+    if (timeout == NO_WAIT) {
+        // A full ring whose consumer died is reported at once (rate-limited by the pidfd poll).
+        return consumer_state() == PeerState::dead ? WriteStatus::peer_gone : WriteStatus::full;
+    }
+    // relaxed: statistics.
+    shared(m_header->full_waits).fetch_add(1, std::memory_order_relaxed);
+    bool got = false;
+    const WaitOutcome outcome = wait_loop(
+        m_wait, timeout, &m_header->producer_waiting,
+        [&] {
+            got = try_reserve();
+            return got;
+        },
+        [&] { return consumer_state() == PeerState::dead; });
+    switch (outcome) {
+        case WaitOutcome::ready:
+            return WriteStatus::ok;
+        case WaitOutcome::timed_out:
+            return WriteStatus::full;
+        case WaitOutcome::peer_gone:
+            return WriteStatus::peer_gone;
+    }
+    return WriteStatus::full;
+}
+
+Claim RingProducer::claim(std::size_t max_len, Timeout timeout) noexcept {
     XPROC_ASSERT(m_header != nullptr);
     XPROC_ASSERT(!m_claimed);
     if (max_len > m_max_record) {
         return {WriteStatus::too_large, {}};
     }
-    if (!reserve(ring::record_size(max_len))) {
-        return {WriteStatus::full, {}};
+    const WriteStatus status = reserve_waiting(ring::record_size(max_len), timeout);
+    if (status != WriteStatus::ok) {
+        return {status, {}};
     }
     m_claimed = true;
     m_claim_len = max_len;
@@ -315,29 +913,47 @@ void RingProducer::commit(std::size_t length) noexcept {
     XPROC_ASSERT(m_claimed);
     XPROC_ASSERT(length <= m_claim_len);
     m_claimed = false;
-    publish(length, RecordType::data);
-    ++m_messages;
-    m_bytes += length;
-    const std::uint64_t used = m_tail - m_cached_head;  // an upper bound: head may have moved on
-    // relaxed: statistics written only by the producer; readers need no ordering with data.
-    shared(m_header->messages).store(m_messages, std::memory_order_relaxed);
-    shared(m_header->bytes).store(m_bytes, std::memory_order_relaxed);
-    if (used > m_high_water) {
-        m_high_water = used;
-        // relaxed: as above.
-        shared(m_header->high_water).store(m_high_water, std::memory_order_relaxed);
+    if (m_kind == RingKind::mpsc && ring::record_size(length) != ring::record_size(m_claim_len)) {
+        // Other producers may have claimed after us: our record keeps its claimed size,
+        // the unused tail of it becomes... part of the record's alignment. Commit the
+        // record with its claimed length's size by splitting: data record, then a
+        // `skipped` filler for the rest.
+        const std::uint64_t used = ring::record_size(length);
+        const std::uint64_t rest = ring::record_size(m_claim_len) - used;
+        const RecordHeader filler{static_cast<std::uint32_t>(rest - sizeof(RecordHeader)),
+                                  static_cast<std::uint16_t>(RecordType::skipped), 0};
+        // release: committed before (and independently of) the data record.
+        shared(*header_word(m_data, (m_claim_pos + used) & m_mask))
+            .store(pack(filler), std::memory_order_release);
     }
+    publish(length, RecordType::data);
+    count_commit(length);
 }
 
 void RingProducer::abort() noexcept {
     XPROC_ASSERT(m_claimed);
-    // A padding record written by reserve() is not published: tail did not move.
     m_claimed = false;
+    if (m_kind == RingKind::mpsc) {
+        // Others may have claimed after us: the space must be committed as something.
+        const RecordHeader filler{
+            static_cast<std::uint32_t>(ring::record_size(m_claim_len) - sizeof(RecordHeader)),
+            static_cast<std::uint16_t>(RecordType::skipped), 0};
+        shared(*header_word(m_data, m_claim_pos & m_mask)).store(pack(filler), std::memory_order_release);
+        if (m_slot >= 0) {
+            shared(m_header->slot[m_slot].claim_size).store(0, std::memory_order_relaxed);
+        }
+        wake_consumer();
+    }
+    // SPSC/broadcast: a padding record written by reserve() is not published: tail did not move.
 }
 
-WriteStatus RingProducer::try_write(std::span<const std::byte> message) noexcept {
-    const Claim c = claim(message.size());
+WriteStatus RingProducer::write(std::span<const std::byte> message, Timeout timeout) noexcept {
+    const Claim c = claim(message.size(), timeout);
     if (c.status != WriteStatus::ok) {
+        if (c.status != WriteStatus::too_large && timeout != NO_WAIT) {
+            // relaxed: statistics.
+            shared(m_header->dropped).fetch_add(1, std::memory_order_relaxed);
+        }
         return c.status;
     }
     if (!message.empty()) {
@@ -347,11 +963,12 @@ WriteStatus RingProducer::try_write(std::span<const std::byte> message) noexcept
     return WriteStatus::ok;
 }
 
-WriteStatus RingProducer::try_write_end_of_stream() noexcept {
+WriteStatus RingProducer::write_end_of_stream(Timeout timeout) noexcept {
     XPROC_ASSERT(m_header != nullptr);
     XPROC_ASSERT(!m_claimed);
-    if (!reserve(ring::record_size(0))) {
-        return WriteStatus::full;
+    const WriteStatus status = reserve_waiting(ring::record_size(0), timeout);
+    if (status != WriteStatus::ok) {
+        return status;
     }
     publish(0, RecordType::end_of_stream);
     return WriteStatus::ok;
@@ -361,14 +978,15 @@ WriteStatus RingProducer::try_write_end_of_stream() noexcept {
 // Consumer
 
 Result<RingConsumer> RingConsumer::create(std::span<std::byte> memory, std::uint64_t capacity,
-                                          std::uint32_t max_record, RingKind kind) {
+                                          std::uint32_t max_record, RingKind kind,
+                                          const AttachOptions& options) {
     if (auto ok = format_ring(memory, capacity, max_record, kind); !ok) {
         return fail(std::move(ok.error()));
     }
-    return attach(memory);
+    return attach(memory, options);
 }
 
-Result<RingConsumer> RingConsumer::attach(std::span<std::byte> memory) {
+Result<RingConsumer> RingConsumer::attach(std::span<std::byte> memory, const AttachOptions& options) {
     auto seg = attach_segment(memory);
     if (!seg) {
         return fail(std::move(seg.error()));
@@ -376,24 +994,98 @@ Result<RingConsumer> RingConsumer::attach(std::span<std::byte> memory) {
     RingConsumer c;
     c.m_header = seg->header;
     c.m_data = seg->data;
+    c.m_kind = seg->kind;
     c.m_capacity = seg->capacity;
     c.m_mask = seg->capacity - 1;
     c.m_max_record = seg->max_record;
-    c.m_head = seg->head;
-    c.m_cached_tail = seg->tail;
+    c.m_wait = options.wait;
+    c.m_follow = options.follow;
+    c.m_fast_fence = fast_fence_available();
+    if (options.take_role) {
+        if (c.m_kind == RingKind::broadcast) {
+            auto slot = take_slot(c.m_header, 0, "reader");
+            if (!slot) {
+                return fail(std::move(slot.error()));
+            }
+            c.m_slot = *slot;
+        } else if (auto ok = take_role(c.m_header->consumer_pid, c.m_header->consumer_start_time, "consumer");
+                   !ok) {
+            return fail(std::move(ok.error()));
+        }
+        c.m_role = true;
+    }
+    if (c.m_kind == RingKind::broadcast) {
+        // A reader starts with the next message. acquire: pairs with the writer's release
+        // store of tail.
+        c.m_head = shared(c.m_header->tail).load(std::memory_order_acquire);
+        c.m_cached_tail = c.m_head;
+        c.m_scratch.resize(c.m_max_record);
+        if (c.m_slot >= 0) {
+            shared(c.m_header->slot[c.m_slot].position).store(c.m_head, std::memory_order_relaxed);
+        }
+    } else {
+        // acquire: pairs with the previous consumer's release store of head (if it died or
+        // left between validation and now).
+        c.m_head = shared(c.m_header->head).load(std::memory_order_acquire);
+        c.m_cached_tail = c.m_head;
+    }
     return c;
 }
 
 RingConsumer& RingConsumer::operator=(RingConsumer&& other) noexcept {
+    if (this == &other) {
+        return *this;
+    }
+    close();
     m_header = std::exchange(other.m_header, nullptr);
     m_data = std::exchange(other.m_data, nullptr);
+    m_kind = other.m_kind;
     m_capacity = std::exchange(other.m_capacity, 0);
     m_mask = std::exchange(other.m_mask, 0);
     m_max_record = std::exchange(other.m_max_record, 0);
     m_head = other.m_head;
     m_cached_tail = other.m_cached_tail;
     m_end_of_stream = other.m_end_of_stream;
+    m_role = std::exchange(other.m_role, false);
+    m_follow = other.m_follow;
+    m_fast_fence = other.m_fast_fence;
+    m_slot = std::exchange(other.m_slot, -1);
+    m_lapped_bytes = other.m_lapped_bytes;
+    m_read_messages = other.m_read_messages;
+    m_wait = other.m_wait;
+    m_producer = std::move(other.m_producer);
+    m_scratch = std::move(other.m_scratch);
+    m_doorbell_read = std::move(other.m_doorbell_read);
+    m_doorbell_write = std::move(other.m_doorbell_write);
     return *this;
+}
+
+RingConsumer::~RingConsumer() {
+    close();
+}
+
+void RingConsumer::close() noexcept {
+    if (m_header == nullptr) {
+        return;
+    }
+    if (m_doorbell_write) {
+        // relaxed: the doorbell fd is only used with WAIT_DOORBELL set, cleared here first.
+        shared(m_header->consumer_waiting).fetch_and(~ring::WAIT_DOORBELL, std::memory_order_relaxed);
+        shared(m_header->doorbell_fd).store(-1, std::memory_order_relaxed);
+    }
+    if (m_role) {
+        if (m_kind == RingKind::broadcast) {
+            leave_slot(m_header, m_slot);
+        } else {
+            leave_role(m_header->consumer_pid, m_header->consumer_start_time);
+        }
+        m_role = false;
+        m_slot = -1;
+        // Producers sleeping on a full ring re-check and keep waiting for a new consumer.
+        wake(&m_header->producer_waiting);
+    }
+    m_header = nullptr;
+    m_data = nullptr;
 }
 
 Result<bool> RingConsumer::available(std::uint64_t pos) noexcept {
@@ -401,8 +1093,8 @@ Result<bool> RingConsumer::available(std::uint64_t pos) noexcept {
     if (pos != m_cached_tail) {
         return true;
     }
-    // acquire: pairs with the producer's release store of tail in publish(); the records
-    // before tail are fully written when we read them.
+    // acquire: pairs with the producer's release store of tail in publish() (MPSC: the
+    // release CAS of a claim); SPSC records before tail are fully written.
     const std::uint64_t tail = shared(m_header->tail).load(std::memory_order_acquire);
     if (tail < m_cached_tail) {
         return fail(corrupt_read("tail went backwards from " + std::to_string(m_cached_tail) + " to " +
@@ -421,7 +1113,16 @@ Result<RingConsumer::Record> RingConsumer::record_at(std::uint64_t pos) const no
     // so a whole record header lies before tail and before the end of the area.
     const std::uint64_t index = pos & m_mask;
     RecordHeader rec;
-    std::memcpy(&rec, m_data + index, sizeof rec);
+    if (m_kind == RingKind::mpsc) {
+        // acquire: pairs with the producer's release store of the header word (its commit).
+        rec =
+            std::bit_cast<RecordHeader>(shared(*header_word(m_data, index)).load(std::memory_order_acquire));
+        if (rec.type == static_cast<std::uint16_t>(RecordType::uncommitted)) {
+            return Record{RecordType::uncommitted, 0, 0, nullptr};
+        }
+    } else {
+        std::memcpy(&rec, m_data + index, sizeof rec);
+    }
     const std::uint64_t size = ring::record_size(rec.length);
     const std::uint64_t to_end = m_capacity - index;
     const std::uint64_t readable = m_cached_tail - pos;
@@ -445,6 +1146,11 @@ Result<RingConsumer::Record> RingConsumer::record_at(std::uint64_t pos) const no
                 return bad("end-of-stream record with a payload");
             }
             break;
+        case RecordType::skipped:
+            if (m_kind != RingKind::mpsc) {
+                return bad("skipped record outside an mpsc ring");
+            }
+            break;
         default:
             return bad("unknown record type");
     }
@@ -457,48 +1163,386 @@ Result<RingConsumer::Record> RingConsumer::record_at(std::uint64_t pos) const no
     return Record{static_cast<RecordType>(rec.type), rec.length, size, m_data + index + sizeof(RecordHeader)};
 }
 
-void RingConsumer::release() noexcept {
-    // release: pairs with the producer's acquire load of head in reserve(); our reads of
-    // the released records happen before it overwrites them.
+void RingConsumer::release(std::uint64_t from) noexcept {
+    if (m_kind == RingKind::mpsc) {
+        // Zero what we consumed: the next claim there starts as "uncommitted" (type 0).
+        const std::uint64_t begin = from & m_mask;
+        const std::uint64_t length = m_head - from;
+        const std::uint64_t first = std::min(length, m_capacity - begin);
+        std::memset(m_data + begin, 0, first);
+        if (length > first) {
+            std::memset(m_data, 0, length - first);
+        }
+    }
+    // release: pairs with the producer's acquire load of head in reserve(); our reads (and
+    // MPSC zeroing) of the released records happen before it overwrites them.
     shared(m_header->head).store(m_head, std::memory_order_release);
+    wake_producer();
 }
 
-Result<ReadResult> RingConsumer::try_read(std::span<std::byte> buffer) noexcept {
+void RingConsumer::wake_producer() noexcept {
+    publish_fence(m_fast_fence);
+    // relaxed: ordered after our release of head by publish_fence (and the sleeper's barrier).
+    if (shared(m_header->producer_waiting).load(std::memory_order_relaxed) == 0) [[likely]] {
+        return;
+    }
+    if (wake(&m_header->producer_waiting) != 0) {
+        // relaxed: statistics.
+        shared(m_header->consumer_wakeups).fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+PeerState RingConsumer::producer_state() noexcept {
+    if (m_header == nullptr) {
+        return PeerState::none;
+    }
+    if (m_kind != RingKind::mpsc) {
+        // acquire: pairs with the producer's release store of its start time in take_role.
+        const pid_t pid = shared(m_header->producer_pid).load(std::memory_order_acquire);
+        const std::uint64_t start = shared(m_header->producer_start_time).load(std::memory_order_acquire);
+        return check_peer(m_producer, pid, start);
+    }
+    PeerState result = PeerState::none;
+    for (const ring::PeerSlot& slot : m_header->slot) {
+        const pid_t pid = shared(const_cast<std::int32_t&>(slot.pid)).load(std::memory_order_acquire);
+        if (pid == 0) {
+            continue;
+        }
+        const std::uint64_t start =
+            shared(const_cast<std::uint64_t&>(slot.start_time)).load(std::memory_order_acquire);
+        const PeerState state = peer_state(pid, start);
+        if (state == PeerState::alive) {
+            return PeerState::alive;
+        }
+        result = state;
+    }
+    return result;
+}
+
+Result<bool> RingConsumer::skip_dead_claim() noexcept {
+    // The record at m_head is uncommitted. Find who claimed it; skip it only when every
+    // slot claiming it is dead (a live claimant will commit).
+    const std::uint64_t head = m_head;
+    std::uint64_t end = 0;
+    int dead_slot = -1;
+    for (int i = 0; i < static_cast<int>(ring::RING_SLOTS); ++i) {
+        ring::PeerSlot& slot = m_header->slot[i];
+        const pid_t pid = shared(slot.pid).load(std::memory_order_acquire);
+        const std::uint64_t size = shared(slot.claim_size).load(std::memory_order_relaxed);
+        const std::uint64_t pos = shared(slot.position).load(std::memory_order_relaxed);
+        if (pid == 0 || size == 0 || pos > head || pos + size <= head) {
+            continue;
+        }
+        const std::uint64_t start = shared(slot.start_time).load(std::memory_order_acquire);
+        if (peer_state(pid, start) != PeerState::dead) {
+            return false;
+        }
+        // Validate the claim read from the segment before using it.
+        if (size % ring::RING_RECORD_ALIGN != 0 || size > m_capacity || pos + size > m_cached_tail) {
+            continue;
+        }
+        end = pos + size;
+        dead_slot = i;
+    }
+    if (dead_slot < 0) {
+        return false;
+    }
+    // The claim may include a padding record at its start that was committed; we are past
+    // it (head is inside the claim). The rest, [head, end), never crosses the end of the
+    // area: the claimant put its record at index 0 when it did not fit.
+    const std::uint64_t size = end - head;
+    if ((head & m_mask) + size > m_capacity || size < sizeof(RecordHeader)) {
+        return fail(corrupt_read("dead producer's claim [" + std::to_string(head) + ", " +
+                                 std::to_string(end) + ") crosses the end of the data area"));
+    }
+    const RecordHeader filler{static_cast<std::uint32_t>(size - sizeof(RecordHeader)),
+                              static_cast<std::uint16_t>(RecordType::skipped), 0};
+    // release: the filler is read back by our own acquire load in record_at().
+    shared(*header_word(m_data, head & m_mask)).store(pack(filler), std::memory_order_release);
+    shared(m_header->slot[dead_slot].claim_size).store(0, std::memory_order_relaxed);
+    // relaxed: statistics.
+    shared(m_header->skipped).fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+Result<ReadStatus> RingConsumer::ready_now() noexcept {
     for (;;) {
         auto ready = available(m_head);
         if (!ready) {
             return fail(std::move(ready.error()));
         }
         if (!*ready) {
-            return ReadResult{ReadStatus::empty, 0};
+            return ReadStatus::empty;
+        }
+        if (m_kind != RingKind::mpsc) {
+            return ReadStatus::ok;
         }
         auto rec = record_at(m_head);
         if (!rec) {
             return fail(std::move(rec.error()));
         }
-        switch (rec->type) {
-            case RecordType::padding:
-                m_head += rec->size;
-                release();
-                continue;
-            case RecordType::end_of_stream:
-                m_head += rec->size;
-                release();
-                m_end_of_stream = true;
-                return ReadResult{ReadStatus::end_of_stream, 0};
-            case RecordType::data:
-                break;
+        if (rec->type == RecordType::data || rec->type == RecordType::end_of_stream) {
+            return ReadStatus::ok;
         }
-        if (rec->length > buffer.size()) {
-            return ReadResult{ReadStatus::too_small, rec->length};
+        if (rec->type == RecordType::uncommitted) {
+            return ReadStatus::empty;
+        }
+        // Padding and skipped records: consume them here so readiness means a message.
+        const std::uint64_t from = m_head;
+        m_head += rec->size;
+        release(from);
+    }
+}
+
+Result<ReadStatus> RingConsumer::wait(Timeout timeout) noexcept {
+    XPROC_ASSERT(m_header != nullptr);
+    std::optional<Error> error;
+    auto ready = [&] {
+        auto r = ready_now();
+        if (!r) {
+            error = std::move(r.error());
+            return true;
+        }
+        return *r == ReadStatus::ok;
+    };
+    // Gone: the producer is dead and nothing is left; MPSC: also skip dead claims.
+    auto gone = [&] {
+        if (m_kind == RingKind::mpsc) {
+            auto skipped = skip_dead_claim();
+            if (!skipped) {
+                error = std::move(skipped.error());
+                return true;
+            }
+            if (*skipped) {
+                return false;  // the next ready() check sees the filler and moves on
+            }
+        }
+        if (m_follow) {
+            return false;
+        }
+        if (producer_state() != PeerState::dead) {
+            return false;
+        }
+        // Dead: report it only once everything it committed has been read.
+        auto r = ready_now();
+        if (!r) {
+            error = std::move(r.error());
+            return true;
+        }
+        return *r == ReadStatus::empty;
+    };
+    if (ready()) {
+        if (error) {
+            return fail(std::move(*error));
+        }
+        return ReadStatus::ok;
+    }
+    if (timeout == NO_WAIT) {
+        const bool is_gone = gone();
+        if (error) {
+            return fail(std::move(*error));
+        }
+        if (is_gone) {
+            return ReadStatus::peer_gone;
+        }
+        return ready() ? ReadStatus::ok : ReadStatus::empty;
+    }
+    // relaxed: statistics.
+    shared(m_header->empty_waits).fetch_add(1, std::memory_order_relaxed);
+    const WaitOutcome outcome = wait_loop(m_wait, timeout, &m_header->consumer_waiting, ready, gone);
+    if (error) {
+        return fail(std::move(*error));
+    }
+    switch (outcome) {
+        case WaitOutcome::ready:
+            return ReadStatus::ok;
+        case WaitOutcome::timed_out:
+            return ReadStatus::empty;
+        case WaitOutcome::peer_gone:
+            return ReadStatus::peer_gone;
+    }
+    return ReadStatus::empty;
+}
+
+Result<ReadResult> RingConsumer::read_broadcast(std::span<std::byte> buffer, bool into_scratch) noexcept {
+    const std::uint64_t pos = m_head;
+    // acquire: pairs with the writer's release store of tail; records before it are whole
+    // unless the writer has lapped us since (checked below).
+    const std::uint64_t tail = shared(m_header->tail).load(std::memory_order_acquire);
+    auto lapped = [&]() -> ReadResult {
+        const std::uint64_t now = shared(m_header->tail).load(std::memory_order_acquire);
+        const std::uint64_t lost = now - pos;
+        m_head = now;
+        m_lapped_bytes += lost;
+        shared(m_header->lapped).fetch_add(1, std::memory_order_relaxed);
+        if (m_slot >= 0) {
+            ring::PeerSlot& slot = m_header->slot[m_slot];
+            shared(slot.lapped)
+                .store(shared(slot.lapped).load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            shared(slot.position).store(m_head, std::memory_order_relaxed);
+        }
+        return ReadResult{ReadStatus::lapped, 0, lost};
+    };
+    auto overwritten = [&] {
+        // acquire: pairs with the writer's release fence after storing write_limit; if we
+        // read any byte it wrote over our record, we see its limit.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        return shared(m_header->write_limit).load(std::memory_order_relaxed) > pos + m_capacity;
+    };
+    if (tail == pos) {
+        return ReadResult{ReadStatus::empty, 0, 0};
+    }
+    if (tail < pos || tail - pos > m_capacity || tail % ring::RING_RECORD_ALIGN != 0) {
+        if (tail > pos) {
+            return lapped();
+        }
+        return fail(corrupt_read("broadcast tail " + std::to_string(tail) + " is behind reader position " +
+                                 std::to_string(pos)));
+    }
+    m_cached_tail = tail;
+    auto rec = record_at(pos);
+    if (!rec) {
+        if (overwritten()) {
+            return lapped();
+        }
+        return fail(std::move(rec.error()));
+    }
+    ReadResult result{ReadStatus::ok, rec->length, 0};
+    if (rec->type == RecordType::data) {
+        std::span<std::byte> dest = into_scratch ? std::span<std::byte>(m_scratch) : buffer;
+        if (rec->length > dest.size()) {
+            if (overwritten()) {
+                return lapped();
+            }
+            return ReadResult{ReadStatus::too_small, rec->length, 0};
         }
         if (rec->length != 0) {
-            std::memcpy(buffer.data(), rec->payload, rec->length);
+            std::memcpy(dest.data(), rec->payload, rec->length);
         }
-        m_head += rec->size;
-        release();
-        return ReadResult{ReadStatus::ok, rec->length};
     }
+    if (overwritten()) {
+        return lapped();
+    }
+    m_head = pos + rec->size;
+    if (rec->type == RecordType::padding) {
+        return read_broadcast(buffer, into_scratch);
+    }
+    if (rec->type == RecordType::end_of_stream) {
+        m_end_of_stream = true;
+        result = ReadResult{ReadStatus::end_of_stream, 0, 0};
+    } else {
+        ++m_read_messages;
+    }
+    if (m_slot >= 0) {
+        // relaxed: statistics for `xring stat`.
+        ring::PeerSlot& slot = m_header->slot[m_slot];
+        shared(slot.position).store(m_head, std::memory_order_relaxed);
+        shared(slot.messages).store(m_read_messages, std::memory_order_relaxed);
+    }
+    return result;
+}
+
+Result<ReadResult> RingConsumer::read(std::span<std::byte> buffer, Timeout timeout) noexcept {
+    XPROC_ASSERT(m_header != nullptr);
+    for (;;) {
+        if (m_kind == RingKind::broadcast) {
+            auto r = read_broadcast(buffer, false);
+            if (!r || r->status != ReadStatus::empty) {
+                return r;
+            }
+        } else {
+            auto ready = available(m_head);
+            if (!ready) {
+                return fail(std::move(ready.error()));
+            }
+            if (*ready) {
+                auto rec = record_at(m_head);
+                if (!rec) {
+                    return fail(std::move(rec.error()));
+                }
+                const std::uint64_t from = m_head;
+                switch (rec->type) {
+                    case RecordType::uncommitted:
+                        break;  // wait below
+                    case RecordType::padding:
+                    case RecordType::skipped:
+                        m_head += rec->size;
+                        release(from);
+                        continue;
+                    case RecordType::end_of_stream:
+                        m_head += rec->size;
+                        release(from);
+                        m_end_of_stream = true;
+                        return ReadResult{ReadStatus::end_of_stream, 0, 0};
+                    case RecordType::data:
+                        if (rec->length > buffer.size()) {
+                            return ReadResult{ReadStatus::too_small, rec->length, 0};
+                        }
+                        if (rec->length != 0) {
+                            std::memcpy(buffer.data(), rec->payload, rec->length);
+                        }
+                        m_head += rec->size;
+                        release(from);
+                        return ReadResult{ReadStatus::ok, rec->length, 0};
+                }
+            }
+        }
+        auto waited = wait(timeout);
+        if (!waited) {
+            return fail(std::move(waited.error()));
+        }
+        if (*waited != ReadStatus::ok) {
+            return ReadResult{*waited, 0, 0};
+        }
+        if (timeout == NO_WAIT && m_kind != RingKind::broadcast) {
+            // ready after all (a producer committed meanwhile): loop once more, then return.
+            timeout = Timeout(1);
+        }
+    }
+}
+
+Result<int> RingConsumer::doorbell_fd() noexcept {
+    XPROC_ASSERT(m_header != nullptr);
+    if (m_kind == RingKind::broadcast) {
+        return fail(Error::make(ErrorKind::not_supported, "ring doorbell",
+                                "a broadcast ring has no doorbell (readers wait in futex)"));
+    }
+    if (!m_doorbell_read) {
+        int fds[2];
+        if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+            return fail(Error::from_errno(errno, "pipe2 (ring doorbell)"));
+        }
+        m_doorbell_read = UniqueFd(fds[0]);
+        m_doorbell_write = UniqueFd(fds[1]);
+        // release: pairs with the producer's acquire load before opening /proc/PID/fd/N.
+        shared(m_header->doorbell_fd).store(fds[1], std::memory_order_release);
+    }
+    return m_doorbell_read.get();
+}
+
+Result<bool> RingConsumer::arm_doorbell() noexcept {
+    if (auto fd = doorbell_fd(); !fd) {
+        return fail(std::move(fd.error()));
+    }
+    // seq_cst: announce before re-checking, as for a futex sleep.
+    shared(m_header->consumer_waiting).fetch_or(ring::WAIT_DOORBELL);
+    sleeper_fence();
+    auto r = ready_now();
+    if (!r) {
+        return fail(std::move(r.error()));
+    }
+    return *r == ReadStatus::ok;
+}
+
+void RingConsumer::clear_doorbell() noexcept {
+    if (!m_doorbell_read) {
+        return;
+    }
+    char buf[64];
+    while (::read(m_doorbell_read.get(), buf, sizeof buf) > 0) {
+    }
+    // relaxed: a stale armed bit only costs the producer one extra (harmless) doorbell write.
+    shared(m_header->consumer_waiting).fetch_and(~ring::WAIT_DOORBELL, std::memory_order_relaxed);
 }
 
 }  // namespace xproc

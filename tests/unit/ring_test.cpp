@@ -71,7 +71,7 @@ void put_record_header(Segment& seg, std::uint64_t index, std::uint32_t length, 
 }
 
 TEST(Ring, layout_offsets_and_sizes_are_pinned) {
-    EXPECT_EQ(sizeof(RingHeader), 1024u);
+    EXPECT_EQ(sizeof(RingHeader), 4096u);
     EXPECT_EQ(alignof(RingHeader), 128u);
     EXPECT_EQ(offsetof(RingHeader, magic), 0u);
     EXPECT_EQ(offsetof(RingHeader, version), 8u);
@@ -81,11 +81,13 @@ TEST(Ring, layout_offsets_and_sizes_are_pinned) {
     EXPECT_EQ(offsetof(RingHeader, kind), 28u);
     EXPECT_EQ(offsetof(RingHeader, creator_pid), 32u);
     EXPECT_EQ(offsetof(RingHeader, creator_start_time), 40u);
+    EXPECT_EQ(offsetof(RingHeader, slots), 48u);
     EXPECT_EQ(offsetof(RingHeader, tail), 128u);
+    EXPECT_EQ(offsetof(RingHeader, write_limit), 136u);
     EXPECT_EQ(offsetof(RingHeader, head), 256u);
-    EXPECT_EQ(offsetof(RingHeader, consumer_sleeping), 384u);
-    EXPECT_EQ(offsetof(RingHeader, producer_sleeping), 388u);
-    EXPECT_EQ(offsetof(RingHeader, doorbell), 392u);
+    EXPECT_EQ(offsetof(RingHeader, consumer_waiting), 384u);
+    EXPECT_EQ(offsetof(RingHeader, producer_waiting), 388u);
+    EXPECT_EQ(offsetof(RingHeader, doorbell_fd), 392u);
     EXPECT_EQ(offsetof(RingHeader, producer_pid), 512u);
     EXPECT_EQ(offsetof(RingHeader, producer_start_time), 520u);
     EXPECT_EQ(offsetof(RingHeader, consumer_pid), 528u);
@@ -99,6 +101,16 @@ TEST(Ring, layout_offsets_and_sizes_are_pinned) {
     EXPECT_EQ(offsetof(RingHeader, empty_waits), 768u);
     EXPECT_EQ(offsetof(RingHeader, consumer_wakeups), 776u);
     EXPECT_EQ(offsetof(RingHeader, skipped), 784u);
+    EXPECT_EQ(offsetof(RingHeader, lapped), 792u);
+    EXPECT_EQ(offsetof(RingHeader, slot), 1024u);
+    EXPECT_EQ(sizeof(xproc::ring::PeerSlot), 64u);
+    EXPECT_EQ(offsetof(xproc::ring::PeerSlot, pid), 0u);
+    EXPECT_EQ(offsetof(xproc::ring::PeerSlot, start_time), 8u);
+    EXPECT_EQ(offsetof(xproc::ring::PeerSlot, position), 16u);
+    EXPECT_EQ(offsetof(xproc::ring::PeerSlot, claim_size), 24u);
+    EXPECT_EQ(offsetof(xproc::ring::PeerSlot, messages), 32u);
+    EXPECT_EQ(offsetof(xproc::ring::PeerSlot, lapped), 40u);
+    EXPECT_EQ(xproc::ring::RING_SLOTS, 48u);
     EXPECT_EQ(sizeof(RecordHeader), 8u);
     EXPECT_EQ(offsetof(RecordHeader, length), 0u);
     EXPECT_EQ(offsetof(RecordHeader, type), 4u);
@@ -106,8 +118,14 @@ TEST(Ring, layout_offsets_and_sizes_are_pinned) {
     EXPECT_EQ(static_cast<int>(RecordType::data), 1);
     EXPECT_EQ(static_cast<int>(RecordType::padding), 2);
     EXPECT_EQ(static_cast<int>(RecordType::end_of_stream), 3);
+    EXPECT_EQ(static_cast<int>(RecordType::skipped), 4);
+    EXPECT_EQ(static_cast<int>(RecordType::uncommitted), 0);
     EXPECT_EQ(static_cast<int>(RingKind::spsc), 1);
-    EXPECT_EQ(xproc::ring::RING_LAYOUT_VERSION, 1u);
+    EXPECT_EQ(static_cast<int>(RingKind::mpsc), 2);
+    EXPECT_EQ(static_cast<int>(RingKind::broadcast), 3);
+    EXPECT_EQ(xproc::ring::WAIT_SLEEPING, 1u);
+    EXPECT_EQ(xproc::ring::WAIT_DOORBELL, 2u);
+    EXPECT_EQ(xproc::ring::RING_LAYOUT_VERSION, 2u);
     EXPECT_EQ(std::memcmp(&xproc::ring::RING_MAGIC, "XPROCRNG", 8), 0);
     EXPECT_EQ(xproc::ring::record_size(0), 8u);
     EXPECT_EQ(xproc::ring::record_size(1), 16u);
@@ -149,9 +167,9 @@ TEST(Ring, create_rejects_bad_geometry) {
     EXPECT_EQ(kind_of(4096, 2041, seg.bytes()), ErrorKind::invalid_argument);  // record > capacity / 2
     EXPECT_EQ(kind_of(8192, 100, seg.bytes()), ErrorKind::invalid_argument);   // memory too small
     EXPECT_EQ(kind_of(4096, 100, seg.bytes().subspan(8)), ErrorKind::invalid_argument);  // misaligned
-    auto mpsc = RingProducer::create(seg.bytes(), 4096, 100, RingKind::mpsc);
-    ASSERT_FALSE(mpsc.has_value());
-    EXPECT_EQ(mpsc.error().kind, ErrorKind::not_supported);
+    auto unknown = RingProducer::create(seg.bytes(), 4096, 100, static_cast<RingKind>(9));
+    ASSERT_FALSE(unknown.has_value());
+    EXPECT_EQ(unknown.error().kind, ErrorKind::invalid_argument);
     // The largest max_record whose record is capacity / 2 is accepted.
     EXPECT_TRUE(RingProducer::create(seg.bytes(), 4096, 2040).has_value());
 }
@@ -382,6 +400,7 @@ TEST(Ring, counters_track_messages_bytes_and_high_water) {
     read_string(c);
     read_string(c);
     // A re-attached producer continues the counters and the position.
+    p.close();
     auto p2 = RingProducer::attach(seg.bytes()).value();
     EXPECT_EQ(p2.tail(), 56u);
     ASSERT_EQ(p2.try_write(as_bytes(std::string(1, 'y'))), WriteStatus::ok);
@@ -440,7 +459,6 @@ TEST(Ring, attach_rejects_inconsistent_geometry) {
     EXPECT_EQ(attach_error([](RingHeader& h) { h.max_record = 0; }), ErrorKind::corrupt);
     EXPECT_EQ(attach_error([](RingHeader& h) { h.max_record = 1000; }), ErrorKind::corrupt);
     EXPECT_EQ(attach_error([](RingHeader& h) { h.kind = 99; }), ErrorKind::corrupt);
-    EXPECT_EQ(attach_error([](RingHeader& h) { h.kind = 3; }), ErrorKind::not_supported);
     EXPECT_EQ(attach_error([](RingHeader& h) { h.head = 64; }), ErrorKind::corrupt);    // head > tail
     EXPECT_EQ(attach_error([](RingHeader& h) { h.tail = 2048; }), ErrorKind::corrupt);  // > capacity ahead
     EXPECT_EQ(attach_error([](RingHeader& h) { h.tail = 12; }), ErrorKind::corrupt);    // not aligned
@@ -506,6 +524,7 @@ TEST(Ring, read_rejects_bad_record_headers) {
             // Move both positions to k.index first (as if a lap had been read).
             seg.header().head = 1024 + k.index;
             seg.header().tail = 1024 + k.index;
+            c.close();
             c = RingConsumer::attach(seg.bytes()).value();
             seg.header().tail = 1024 + k.index + 24;
         } else {

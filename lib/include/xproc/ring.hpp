@@ -1,13 +1,23 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// @file ring.hpp
-/// The IPC core: a lock-free single-producer/single-consumer ring of variable-length
-/// records over a block of memory (normally a shared-memory segment mapped by two
-/// processes). The format is in `xproc/ring/layout.hpp`.
+/// The IPC core: lock-free rings of variable-length records over a block of memory
+/// (normally a shared-memory segment mapped by several processes): one-to-one (SPSC),
+/// many-to-one (MPSC, CAS claim) and one-to-many broadcast. The format and the protocol
+/// of each kind are in `xproc/ring/layout.hpp`.
 ///
-/// This layer does not obtain memory and never blocks: calls return `full`/`empty` at
-/// once. The caller provides a `std::span<std::byte>` whose start is aligned to 128 bytes
-/// and that holds `ring_segment_size(capacity)` bytes.
+/// This layer does not obtain memory (see ring_segment.hpp for named segments). The caller
+/// provides a `std::span<std::byte>` whose start is aligned to 128 bytes and that holds
+/// `ring_segment_size(capacity)` bytes.
+///
+/// Waiting: calls take a Timeout (0 = return at once, WAIT_FOREVER). A waiter spins for a
+/// while, then announces that it sleeps in a futex word of the segment and sleeps; the
+/// other side wakes it only when that word says so, so no system call is made while both
+/// sides keep up. The publish path needs no full fence: a side about to sleep issues
+/// membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) instead (with a full fence on both sides as
+/// the fallback when membarrier is not available). A sleeper wakes every
+/// `liveness_interval` to check that its peer is alive: a dead peer is reported as
+/// `peer_gone`, never a hang.
 ///
 /// Producer:
 /// ```
@@ -26,12 +36,18 @@
 /// The segment is untrusted: every value either side reads from it is validated, and a
 /// segment that fails validation gives `Error{kind=corrupt}`, never an out-of-bounds access.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "xproc/error.hpp"
+#include "xproc/fd.hpp"
+#include "xproc/process.hpp"
 #include "xproc/ring/layout.hpp"
 
 namespace xproc {
@@ -41,25 +57,29 @@ using ring::RingKind;
 /// Outcome of a write or a claim that is not an error.
 enum class WriteStatus : std::uint8_t {
     ok,         ///< written / claimed
-    full,       ///< not enough free space now; retry after the consumer has read
+    full,       ///< no room within the timeout (at once for timeout 0); retry later
     too_large,  ///< the message is larger than the ring's max_record: it never fits
+    peer_gone,  ///< the consumer died without closing (detected while waiting for room)
 };
 
 /// Outcome of a read that is not an error.
 enum class ReadStatus : std::uint8_t {
     ok,             ///< a message was copied; `length` bytes
-    empty,          ///< nothing to read now
+    empty,          ///< nothing to read within the timeout (at once for timeout 0)
     too_small,      ///< the buffer is smaller than the next message (`length`); it stays in the ring
     end_of_stream,  ///< the producer wrote end-of-stream (consumed; later messages may follow)
+    peer_gone,      ///< the ring is drained and its producer died without closing
+    lapped,         ///< broadcast: the writer overwrote unread messages; `lost` bytes skipped
 };
 
 std::string_view to_string(WriteStatus status) noexcept;
 std::string_view to_string(ReadStatus status) noexcept;
 
-/// Result of `RingConsumer::try_read`.
+/// Result of `RingConsumer::try_read` / `read`.
 struct ReadResult {
     ReadStatus status = ReadStatus::empty;
     std::size_t length = 0;  ///< bytes copied (ok) or needed (too_small)
+    std::uint64_t lost = 0;  ///< lapped: bytes of the data area skipped
 };
 
 /// Result of `RingProducer::claim`: on `ok`, `buffer` is where to write the payload.
@@ -67,6 +87,86 @@ struct Claim {
     WriteStatus status = WriteStatus::full;
     std::span<std::byte> buffer;
 };
+
+/// How long a blocking call may wait: zero never blocks, a negative value waits forever.
+using Timeout = std::chrono::nanoseconds;
+inline constexpr Timeout NO_WAIT{0};
+inline constexpr Timeout WAIT_FOREVER{-1};
+
+/// How a side waits for room or data.
+enum class WaitPolicy : std::uint8_t {
+    adaptive,  ///< spin for `spin` then sleep in futex(2): fast while busy, no CPU while idle
+    busy,      ///< spin (with a pause instruction) until the timeout; lowest latency, burns a CPU
+    sleep,     ///< sleep in futex(2) at once
+};
+
+struct WaitOptions {
+    WaitPolicy policy = WaitPolicy::adaptive;
+    /// adaptive: how long to spin before sleeping.
+    std::chrono::nanoseconds spin = std::chrono::microseconds(50);
+    /// A sleeping waiter wakes this often to check that its peer is alive.
+    std::chrono::nanoseconds liveness_interval = std::chrono::milliseconds(100);
+};
+
+/// Options of RingProducer::attach / RingConsumer::attach.
+struct AttachOptions {
+    /// Take the role in the segment (record our pid and start time): exclusive for an SPSC
+    /// producer or consumer, a peer slot for an MPSC producer or a broadcast reader. A role
+    /// held by a live process is refused (os/EBUSY naming its pid); a dead holder's role is
+    /// taken over. Without it, liveness of the other side cannot be checked by it.
+    bool take_role = true;
+    WaitOptions wait;
+    /// Consumer: keep waiting when the producer died (for a new producer to attach)
+    /// instead of reporting peer_gone.
+    bool follow = false;
+};
+
+/// Who holds a role, as seen in the segment.
+enum class PeerState : std::uint8_t {
+    none,   ///< nobody holds it (never had, or the holder closed cleanly)
+    alive,  ///< held by a running process
+    dead,   ///< held by a process that exited without closing (or whose pid was reused)
+};
+std::string_view to_string(PeerState state) noexcept;
+
+struct PeerInfo {
+    pid_t pid = 0;
+    std::uint64_t start_time = 0;
+    PeerState state = PeerState::none;
+    std::uint64_t position = 0;  ///< broadcast reader: read position; MPSC producer: claim start
+    std::uint64_t messages = 0;  ///< MPSC producer: written; broadcast reader: read
+    std::uint64_t lapped = 0;    ///< broadcast reader
+};
+
+/// Is the process (pid, start_time) still running? Zombies and reused pids are dead;
+/// pid 0 is `none`. A start_time of 0 (not written yet) matches any.
+PeerState peer_state(pid_t pid, std::uint64_t start_time) noexcept;
+
+/// A consistent-enough snapshot of a ring for `xring stat` (fields are read one by one).
+struct RingSnapshot {
+    RingKind kind = RingKind::spsc;
+    std::uint64_t capacity = 0;
+    std::uint32_t max_record = 0;
+    pid_t creator_pid = 0;
+    std::uint64_t head = 0;
+    std::uint64_t tail = 0;
+    std::uint32_t consumer_waiting = 0;
+    std::uint32_t producer_waiting = 0;
+    PeerInfo producer;            ///< SPSC producer / broadcast writer
+    PeerInfo consumer;            ///< SPSC / MPSC consumer
+    std::vector<PeerInfo> slots;  ///< MPSC producers / broadcast readers (held slots only)
+    std::uint64_t messages = 0, bytes = 0, full_waits = 0, producer_wakeups = 0, high_water = 0, dropped = 0;
+    std::uint64_t empty_waits = 0, consumer_wakeups = 0, skipped = 0, lapped = 0;
+};
+
+/// Reads the header of a segment without taking a role (validated like attach).
+Result<RingSnapshot> snapshot_ring(std::span<const std::byte> memory);
+
+/// Checks a whole segment offline: header, positions, and every record between head and
+/// tail (types, lengths, padding at the end of the area, MPSC uncommitted records).
+/// Returns a list of problems, empty when the segment is sound; an error only when the
+/// memory is not a ring at all (corrupt with the reason).
+Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory);
 
 /// Bytes a segment needs for a data area of `capacity` bytes (header + data).
 constexpr std::size_t ring_segment_size(std::uint64_t capacity) noexcept {
@@ -77,112 +177,192 @@ constexpr std::size_t ring_segment_size(std::uint64_t capacity) noexcept {
 /// (an opener that sees version 0 treats the segment as not ready yet).
 /// `capacity` must be a power of two in [RING_MIN_CAPACITY, RING_MAX_CAPACITY];
 /// `max_record` >= 1 and `record_size(max_record) <= capacity / 2` (so any record fits
-/// in an empty ring whatever the wrap point). Only RingKind::spsc is implemented.
-/// Errors: invalid_argument (sizes, alignment of memory), not_supported (kind).
+/// in an empty ring whatever the wrap point).
+/// Errors: invalid_argument (sizes, alignment of memory, kind).
 /// Not thread safe: nobody may use the memory while it is being formatted.
 Result<void> format_ring(std::span<std::byte> memory, std::uint64_t capacity, std::uint32_t max_record,
                          RingKind kind = RingKind::spsc);
 
-/// The writing side of an SPSC ring. Keeps its own copy of tail and a cached head.
-/// Move-only. Not thread safe: one thread at a time uses a producer.
+namespace detail {
+/// A peer we may have to wait for: identity from the segment, pinned by a pidfd once seen.
+struct PeerWatch {
+    pid_t pid = 0;
+    std::uint64_t start_time = 0;
+    std::optional<Process> process;  ///< pinned after its start time matched
+    PeerState state = PeerState::none;
+};
+}  // namespace detail
+
+/// The writing side of a ring: the SPSC producer, one of the MPSC producers, or the
+/// broadcast writer (which never waits: it overwrites what slow readers have not read).
+/// Move-only. Not thread safe: one thread at a time uses a producer; several MPSC
+/// producers (in any processes or threads) each use their own RingProducer.
 class RingProducer {
   public:
     /// format_ring() then attach().
     static Result<RingProducer> create(std::span<std::byte> memory, std::uint64_t capacity,
-                                       std::uint32_t max_record, RingKind kind = RingKind::spsc);
-    /// Attaches to a formatted ring (see RingConsumer::attach for the validation).
+                                       std::uint32_t max_record, RingKind kind = RingKind::spsc,
+                                       const AttachOptions& options = {});
+    /// Attaches to a formatted ring (see RingConsumer::attach for the validation) and, with
+    /// options.take_role, takes the producer role (SPSC/broadcast) or a producer slot (MPSC).
     /// Errors: corrupt (not a ring, wrong version, bad sizes or positions), os/EAGAIN
-    /// (version 0: not ready yet), not_supported (another kind), invalid_argument (alignment).
-    static Result<RingProducer> attach(std::span<std::byte> memory);
+    /// (version 0: not ready yet), os/EBUSY (role held by a live process; the message names
+    /// its pid) or os/ENOSPC (no free MPSC slot), invalid_argument (alignment).
+    static Result<RingProducer> attach(std::span<std::byte> memory, const AttachOptions& options = {});
 
     RingProducer(RingProducer&& other) noexcept { *this = std::move(other); }
     RingProducer& operator=(RingProducer&& other) noexcept;
     RingProducer(const RingProducer&) = delete;
     RingProducer& operator=(const RingProducer&) = delete;
-    ~RingProducer() = default;
+    /// Leaves the role (see close()).
+    ~RingProducer();
 
-    /// Reserves room for a payload of up to `max_len` bytes and returns where to write it.
-    /// Nothing is visible to the consumer until commit(). At most one claim is outstanding
-    /// (claiming again before commit/abort is a programming error).
-    /// `full` when there is not enough free space now; `too_large` when max_len > max_record.
-    Claim claim(std::size_t max_len) noexcept;
+    /// Reserves room for a payload of up to `max_len` bytes and returns where to write it,
+    /// waiting up to `timeout` for room (policy from AttachOptions::wait). Nothing is
+    /// visible to the consumer until commit(). At most one claim is outstanding (claiming
+    /// again before commit/abort is a programming error).
+    /// `full` when there is no room within the timeout; `too_large` when max_len >
+    /// max_record; `peer_gone` when the consumer died while we waited.
+    Claim claim(std::size_t max_len, Timeout timeout = NO_WAIT) noexcept;
     /// Publishes the claimed record with `length` <= the claimed size bytes of payload.
     void commit(std::size_t length) noexcept;
-    /// Drops the outstanding claim; nothing is published.
+    /// Drops the outstanding claim; nothing is published (MPSC: the space becomes a padding
+    /// record, since other producers may have claimed after it).
     void abort() noexcept;
 
-    /// Copies `message` into the ring as one record.
-    WriteStatus try_write(std::span<const std::byte> message) noexcept;
-    /// Writes an end-of-stream record (the consumer's try_read reports end_of_stream,
-    /// poll stops its batch after it).
-    WriteStatus try_write_end_of_stream() noexcept;
+    /// Copies `message` into the ring as one record, waiting up to `timeout` for room.
+    WriteStatus write(std::span<const std::byte> message, Timeout timeout = NO_WAIT) noexcept;
+    WriteStatus try_write(std::span<const std::byte> message) noexcept { return write(message, NO_WAIT); }
+    /// Writes an end-of-stream record (the consumer's read reports end_of_stream, poll stops
+    /// its batch after it).
+    WriteStatus write_end_of_stream(Timeout timeout = NO_WAIT) noexcept;
+    WriteStatus try_write_end_of_stream() noexcept { return write_end_of_stream(NO_WAIT); }
 
+    /// State of the consumer role (SPSC/MPSC; `none` for broadcast).
+    PeerState consumer_state() noexcept;
+
+    /// Leaves the role cleanly: a consumer waiting on us then waits for a new producer
+    /// instead of reporting peer_gone. An outstanding claim is aborted. Idempotent.
+    void close() noexcept;
+
+    RingKind kind() const noexcept { return m_kind; }
     std::uint64_t capacity() const noexcept { return m_capacity; }
     std::uint32_t max_record() const noexcept { return m_max_record; }
-    /// Position after the last committed record.
+    /// Position after our last committed record.
     std::uint64_t tail() const noexcept { return m_tail; }
 
   private:
     RingProducer() noexcept = default;
     /// Claims `size` bytes of data area (a whole record), inserting padding at wrap.
-    /// Returns false when full.
+    /// Returns false when full (never for broadcast).
     bool reserve(std::uint64_t size) noexcept;
+    bool reserve_mpsc(std::uint64_t size) noexcept;
     void publish(std::uint64_t length, ring::RecordType type) noexcept;
+    /// Blocks until reserve(size) succeeds, the timeout passes or the consumer is gone.
+    WriteStatus reserve_waiting(std::uint64_t size, Timeout timeout) noexcept;
+    /// After publishing: wakes a consumer that announced it sleeps.
+    void wake_consumer() noexcept;
+    void ring_doorbell() noexcept;
+    void count_commit(std::uint64_t length) noexcept;
 
     ring::RingHeader* m_header = nullptr;
     std::byte* m_data = nullptr;
+    RingKind m_kind = RingKind::spsc;
     std::uint64_t m_capacity = 0;
     std::uint64_t m_mask = 0;
     std::uint32_t m_max_record = 0;
-    std::uint64_t m_tail = 0;         ///< our position (the segment's copy is only written)
+    std::uint64_t m_tail = 0;         ///< SPSC/broadcast: our position (the segment's copy is only written)
     std::uint64_t m_cached_head = 0;  ///< last head we read; reloaded only when it says full
     std::uint64_t m_claim_pos = 0;    ///< where the claimed record's header goes
     std::uint64_t m_claim_len = 0;    ///< payload bytes claimed
+    std::uint64_t m_claim_start = 0;  ///< MPSC: start of our claim (padding included)
     bool m_claimed = false;
-    std::uint64_t m_messages = 0;  ///< our copies of the producer counters
+    bool m_role = false;           ///< we hold the producer role / a slot
+    int m_slot = -1;               ///< MPSC: our slot index
+    bool m_fast_fence = false;     ///< membarrier available: no full fence on the publish path
+    std::uint64_t m_messages = 0;  ///< our copies of the producer counters (SPSC/broadcast)
     std::uint64_t m_bytes = 0;
     std::uint64_t m_high_water = 0;
+    WaitOptions m_wait;
+    detail::PeerWatch m_consumer;  ///< liveness of the consumer
+    UniqueFd m_doorbell;           ///< write end of the consumer's doorbell pipe, opened through /proc
+    pid_t m_doorbell_pid = 0;      ///< whose pipe m_doorbell is
+    int m_doorbell_fd = -1;        ///< its fd number in that process
 };
 
-/// The reading side of an SPSC ring. Keeps its own copy of head and a cached tail.
+/// The reading side of a ring: the SPSC or MPSC consumer, or one broadcast reader.
 /// Move-only. Not thread safe: one thread at a time uses a consumer.
 class RingConsumer {
   public:
     /// format_ring() then attach().
     static Result<RingConsumer> create(std::span<std::byte> memory, std::uint64_t capacity,
-                                       std::uint32_t max_record, RingKind kind = RingKind::spsc);
+                                       std::uint32_t max_record, RingKind kind = RingKind::spsc,
+                                       const AttachOptions& options = {});
     /// Attaches to a formatted ring. Checks, in order: the memory holds a header and is
     /// 128-byte aligned; version != 0 (else os/EAGAIN: not ready); magic; version ==
     /// RING_LAYOUT_VERSION (the error prints both); header_size; capacity a power of two
     /// in range and header + capacity within `memory`; max_record; kind; head <= tail <=
-    /// head + capacity, both multiples of 8. Errors: corrupt, not_supported (kind),
-    /// invalid_argument (alignment), os/EAGAIN.
-    static Result<RingConsumer> attach(std::span<std::byte> memory);
+    /// head + capacity, both multiples of 8. With options.take_role takes the consumer role
+    /// (SPSC/MPSC) or a reader slot (broadcast; a reader starts at the current tail).
+    /// Errors: corrupt, invalid_argument (alignment), os/EAGAIN, os/EBUSY (role held by a
+    /// live process, named), os/ENOSPC (no free reader slot).
+    static Result<RingConsumer> attach(std::span<std::byte> memory, const AttachOptions& options = {});
 
     RingConsumer(RingConsumer&& other) noexcept { *this = std::move(other); }
     RingConsumer& operator=(RingConsumer&& other) noexcept;
     RingConsumer(const RingConsumer&) = delete;
     RingConsumer& operator=(const RingConsumer&) = delete;
-    ~RingConsumer() = default;
+    ~RingConsumer();
 
     /// Calls `handler(std::span<const std::byte>)` for up to `limit` messages, in order,
-    /// reading them in place, then releases the whole batch with one store of head.
-    /// Stops early after an end-of-stream record (see saw_end_of_stream()). The span is
-    /// valid only during the call; the bytes live in shared memory, so a hostile producer
-    /// could change them while the handler reads. If the handler throws, nothing of the
-    /// batch is released (the messages will be delivered again).
+    /// then releases the whole batch with one store of head. Does not wait (see wait()).
+    /// SPSC/MPSC read in place: the span is valid only during the call, and the bytes live
+    /// in shared memory (a hostile producer could change them while the handler reads).
+    /// Broadcast copies each message first and checks it was not overwritten meanwhile.
+    /// Stops early after an end-of-stream record (see saw_end_of_stream()) or when a
+    /// broadcast reader finds it was lapped (see lapped()). If the handler throws, nothing
+    /// of the batch is released (SPSC/MPSC: the messages will be delivered again).
     /// Returns the number of messages delivered; corrupt when the segment fails validation
     /// (the messages of the batch before the bad record are delivered but not released).
     template <typename Handler>
     Result<std::size_t> poll(Handler&& handler, std::size_t limit);
 
-    /// Copies the next message into `buffer`. A message larger than `buffer` stays in the
-    /// ring (too_small, with its length). Errors: corrupt.
-    Result<ReadResult> try_read(std::span<std::byte> buffer) noexcept;
+    /// Waits up to `timeout` until a record is readable: ok; empty when the timeout passed;
+    /// peer_gone when nothing is left to read and the producer (MPSC: every producer that
+    /// held a slot) died without closing, unless AttachOptions::follow. Also skips an MPSC
+    /// record left uncommitted by a dead producer (counted in `skipped`). Errors: corrupt.
+    Result<ReadStatus> wait(Timeout timeout) noexcept;
 
-    /// True once an end-of-stream record has been read (by poll or try_read).
+    /// Copies the next message into `buffer`, waiting up to `timeout` for one. A message
+    /// larger than `buffer` stays in the ring (too_small, with its length). Errors: corrupt.
+    Result<ReadResult> read(std::span<std::byte> buffer, Timeout timeout = NO_WAIT) noexcept;
+    Result<ReadResult> try_read(std::span<std::byte> buffer) noexcept { return read(buffer, NO_WAIT); }
+
+    /// For epoll: a descriptor that becomes readable when the producer commits while the
+    /// doorbell is armed. Created on first call (a pipe; the producer opens its write end
+    /// through /proc/PID/fd, which needs the same uid or CAP_SYS_PTRACE).
+    /// Loop: drain with poll(); if arm_doorbell() returns false, epoll_wait; then
+    /// clear_doorbell() and drain again.
+    Result<int> doorbell_fd() noexcept;
+    /// Announces that we wait on the doorbell. Returns true when data arrived meanwhile
+    /// (do not sleep: drain again), false when it is armed.
+    Result<bool> arm_doorbell() noexcept;
+    /// Empties the doorbell pipe and disarms it.
+    void clear_doorbell() noexcept;
+
+    /// State of the producer role (SPSC/broadcast) or, for MPSC, `alive` if any producer
+    /// slot holder is alive, `dead` if one is dead and none alive, else `none`.
+    PeerState producer_state() noexcept;
+
+    /// Leaves the role cleanly. Idempotent.
+    void close() noexcept;
+
+    /// True once an end-of-stream record has been read (by poll or read).
     bool saw_end_of_stream() const noexcept { return m_end_of_stream; }
+    /// Broadcast: bytes lost to being lapped since the last call, then reset.
+    std::uint64_t take_lapped() noexcept { return std::exchange(m_lapped_bytes, 0); }
 
+    RingKind kind() const noexcept { return m_kind; }
     std::uint64_t capacity() const noexcept { return m_capacity; }
     std::uint32_t max_record() const noexcept { return m_max_record; }
     /// Position of the first message not yet released.
@@ -201,24 +381,61 @@ class RingConsumer {
     /// Ensures a record is readable at `pos`: returns false when empty (reloading tail
     /// when the cached copy says empty). Errors: corrupt tail.
     Result<bool> available(std::uint64_t pos) noexcept;
-    /// Reads and validates the record header at `pos` (known to be before tail).
+    /// Reads and validates the record header at `pos` (known to be before tail). MPSC: an
+    /// uncommitted record reads as `uncommitted` (not an error).
     Result<Record> record_at(std::uint64_t pos) const noexcept;
-    /// Publishes m_head (release).
-    void release() noexcept;
+    /// Publishes m_head (release), MPSC: after zeroing [from, m_head).
+    void release(std::uint64_t from) noexcept;
+    /// After releasing: wakes producers that announced they sleep.
+    void wake_producer() noexcept;
+    /// Broadcast: copies the record at m_head into m_scratch, or reports lapped.
+    Result<ReadResult> read_broadcast(std::span<std::byte> buffer, bool into_scratch) noexcept;
+    /// MPSC: the record at m_head is uncommitted; skip it if its claimant is dead.
+    Result<bool> skip_dead_claim() noexcept;
+    /// Non-blocking readiness: ok / empty / peer_gone.
+    Result<ReadStatus> ready_now() noexcept;
 
     ring::RingHeader* m_header = nullptr;
     std::byte* m_data = nullptr;
+    RingKind m_kind = RingKind::spsc;
     std::uint64_t m_capacity = 0;
     std::uint64_t m_mask = 0;
     std::uint32_t m_max_record = 0;
     std::uint64_t m_head = 0;         ///< our position (the segment's copy is only written)
     std::uint64_t m_cached_tail = 0;  ///< last tail we read; reloaded only when it says empty
     bool m_end_of_stream = false;
+    bool m_role = false;
+    bool m_follow = false;
+    bool m_fast_fence = false;
+    int m_slot = -1;  ///< broadcast: our reader slot
+    std::uint64_t m_lapped_bytes = 0;
+    std::uint64_t m_read_messages = 0;  ///< broadcast: our count
+    WaitOptions m_wait;
+    detail::PeerWatch m_producer;      ///< liveness of the producer (SPSC/broadcast)
+    std::vector<std::byte> m_scratch;  ///< broadcast: a copy of the message being delivered
+    UniqueFd m_doorbell_read;
+    UniqueFd m_doorbell_write;
 };
 
 template <typename Handler>
 Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
     std::size_t delivered = 0;
+    if (m_kind == RingKind::broadcast) {
+        while (delivered < limit) {
+            auto r = read_broadcast({}, true);
+            if (!r) {
+                return fail(std::move(r.error()));
+            }
+            if (r->status == ReadStatus::ok) {
+                handler(std::span<const std::byte>(m_scratch.data(), r->length));
+                ++delivered;
+                continue;
+            }
+            break;  // empty, end_of_stream, lapped
+        }
+        return delivered;
+    }
+    const std::uint64_t start = m_head;
     std::uint64_t pos = m_head;
     while (delivered < limit) {
         auto ready = available(pos);
@@ -232,6 +449,9 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
         if (!rec) {
             return fail(std::move(rec.error()));
         }
+        if (rec->type == ring::RecordType::uncommitted) {
+            break;
+        }
         pos += rec->size;
         if (rec->type == ring::RecordType::data) {
             handler(std::span<const std::byte>(rec->payload, rec->length));
@@ -241,9 +461,9 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
             break;
         }
     }
-    if (pos != m_head) {
+    if (pos != start) {
         m_head = pos;
-        release();
+        release(start);
     }
     return delivered;
 }

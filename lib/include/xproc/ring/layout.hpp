@@ -15,42 +15,60 @@
 ///    0 +-------------------------------------------------------------+
 ///      | identity (written once by the creator, `version` last)      |
 ///      | magic "XPROCRNG" | version | header_size | capacity |        |
-///      | max_record | kind | creator pid | creator start time        |
+///      | max_record | kind | creator pid | creator start time | slots |
 ///  128 +-------------------------------------------------------------+
-///      | tail   (producer-owned position, alone on its line)         |
+///      | tail, write_limit  (producer-owned; MPSC: CAS-claimed tail) |
 ///  256 +-------------------------------------------------------------+
 ///      | head   (consumer-owned position, alone on its line)         |
 ///  384 +-------------------------------------------------------------+
-///      | wait words: consumer_sleeping, producer_sleeping (futex),   |
-///      | doorbell sequence                                           |
+///      | wait words: consumer_waiting, producer_waiting (futex),     |
+///      | doorbell_fd                                                 |
 ///  512 +-------------------------------------------------------------+
-///      | peers: producer pid + start time, consumer pid + start time |
+///      | roles: producer pid + start time, consumer pid + start time |
 ///  640 +-------------------------------------------------------------+
 ///      | producer counters: messages, bytes, full waits, wake-ups,   |
 ///      | high-water mark, dropped                                    |
 ///  768 +-------------------------------------------------------------+
-///      | consumer counters: empty waits, wake-ups, skipped           |
+///      | consumer counters: empty waits, wake-ups, skipped, lapped   |
 ///  896 +-------------------------------------------------------------+
 ///      | reserved (zero)                                             |
-/// 1024 +=============================================================+ header_size
+/// 1024 +-------------------------------------------------------------+
+///      | 48 peer slots of 64 bytes: MPSC producers (pid, start time, |
+///      | outstanding claim) or broadcast readers (pid, start time,   |
+///      | read position, lapped count)                                |
+/// 4096 +=============================================================+ header_size
 ///      | data area: `capacity` bytes (a power of two) of records     |
 ///      +-------------------------------------------------------------+
 /// ```
 ///
 /// Positions (`head`, `tail`) are 64-bit byte counts that only increase; the index of a
 /// position in the data area is `position & (capacity - 1)`. `tail - head` bytes are
-/// readable. Both are multiples of 8.
+/// readable (SPSC) or claimed (MPSC). All positions are multiples of 8.
 ///
 /// Record (8-byte aligned, never split across the end of the data area):
 /// ```
 ///  +0  u32 length   payload bytes (not counting this header or alignment)
-///  +4  u16 type     RecordType: data, padding, end_of_stream
+///  +4  u16 type     RecordType: data, padding, end_of_stream, skipped; 0 = not committed (MPSC)
 ///  +6  u16 flags    0
 ///  +8  payload[length], then zero to 7 bytes up to the next multiple of 8
 /// ```
 /// When a record does not fit between its position and the end of the data area, the
 /// producer writes a padding record covering exactly the rest of the area (its `length`
 /// is the bytes after its header, possibly 0) and the record starts at index 0.
+///
+/// Kinds:
+/// - spsc: the producer stores `tail` (release) after writing a record; the consumer
+///   stores `head` (release) after reading a batch.
+/// - mpsc: producers claim space with a CAS on `tail` (after recording the claim in their
+///   slot), write the record header with type 0, the payload, then store the header's
+///   8 bytes with the real type (release): the per-record commit. The consumer reads up to
+///   the first uncommitted record, zeroes what it consumed (so a stale header is never
+///   taken for a committed one) and stores `head`. A record whose claimant died is
+///   skipped using the claim recorded in the dead producer's slot.
+/// - broadcast: one writer that never waits; before writing over `[p, q)` it stores
+///   `write_limit = q` then a release fence. Readers keep their own positions; a reader
+///   at `pos` has been lapped when `write_limit - capacity > pos`, checked after copying
+///   a record (acquire fence, then load write_limit), and resumes at `tail`.
 
 #include <atomic>
 #include <cstddef>
@@ -67,8 +85,10 @@ inline constexpr std::uint64_t RING_MAGIC = 0x474E5243'4F525058ULL;
 /// a RecordType value or a RingKind value changes meaning, or when the record alignment or
 /// the wrap rule (padding record) changes. Adding a use for a reserved field that old
 /// readers may ignore (it stays 0 for them) does not need a bump.
-inline constexpr std::uint32_t RING_LAYOUT_VERSION = 1;
+inline constexpr std::uint32_t RING_LAYOUT_VERSION = 2;
 
+/// Peer slots after the fixed header lines.
+inline constexpr std::uint32_t RING_SLOTS = 48;
 /// Size of one header line; a fixed ABI value, not hardware_destructive_interference_size.
 inline constexpr std::size_t RING_LINE = 128;
 /// Records start at multiples of this.
@@ -81,15 +101,30 @@ inline constexpr std::uint64_t RING_MAX_CAPACITY = std::uint64_t{1} << 40;
 /// Which protocol a segment speaks.
 enum class RingKind : std::uint32_t {
     spsc = 1,       ///< one producer, one consumer
-    mpsc = 2,       ///< many producers (CAS claim), one consumer — not implemented yet
-    broadcast = 3,  ///< one producer, many readers that may be lapped — not implemented yet
+    mpsc = 2,       ///< many producers (CAS claim), one consumer
+    broadcast = 3,  ///< one producer, many readers that may be lapped
 };
 
 /// Type of a record in the data area.
 enum class RecordType : std::uint16_t {
     data = 1,           ///< a message
+    uncommitted = 0,    ///< MPSC: claimed, being written (never seen in SPSC or broadcast)
     padding = 2,        ///< fills the end of the data area at wrap-around; skipped by readers
     end_of_stream = 3,  ///< the producer has no more messages (length 0)
+    skipped = 4,        ///< MPSC: space given up (an aborted or shortened claim, a dead producer's)
+};
+
+/// One peer slot: an MPSC producer or a broadcast reader. A slot is free while pid is 0;
+/// a process takes one with a CAS of pid from 0 (or from a dead holder's pid).
+struct PeerSlot {
+    std::int32_t pid;          ///< holder (atomic); 0 = free
+    std::uint32_t state;       ///< reserved, 0
+    std::uint64_t start_time;  ///< holder's start time (clock ticks since boot)
+    std::uint64_t position;    ///< MPSC: start of the outstanding claim; broadcast: read position
+    std::uint64_t claim_size;  ///< MPSC: bytes claimed (padding included), 0 = none; broadcast: 0
+    std::uint64_t messages;    ///< messages this peer wrote (MPSC) or read (broadcast)
+    std::uint64_t lapped;      ///< broadcast: times this reader was lapped
+    std::uint8_t reserved[16];
 };
 
 /// Segment header; lives at offset 0 of the segment. See the diagram above.
@@ -104,50 +139,61 @@ struct alignas(RING_LINE) RingHeader {
     std::int32_t creator_pid;          ///< pid of the process that formatted the segment
     std::uint32_t flags;               ///< reserved, 0
     std::uint64_t creator_start_time;  ///< its start time (clock ticks since boot), 0 if unknown
-    std::uint8_t reserved0[80];
+    std::uint32_t slots;               ///< RING_SLOTS
+    std::uint32_t reserved0a;
+    std::uint8_t reserved0[72];
 
-    // Line 1: written only by the producer (atomic).
-    std::uint64_t tail;  ///< position after the last committed record
-    std::uint8_t reserved1[120];
+    // Line 1: written only by the producer (MPSC: by CAS among producers) (atomic).
+    std::uint64_t tail;         ///< position after the last committed (MPSC: claimed) record
+    std::uint64_t write_limit;  ///< broadcast: end of what the writer may be overwriting
+    std::uint8_t reserved1[112];
 
     // Line 2: written only by the consumer (atomic).
     std::uint64_t head;  ///< position of the first record not yet released
     std::uint8_t reserved2[120];
 
-    // Line 3: wait words (atomic; 32-bit for futex(2)). Not used by the non-blocking core.
-    std::uint32_t consumer_sleeping;  ///< futex word: 1 while the consumer sleeps waiting for data
-    std::uint32_t producer_sleeping;  ///< futex word: 1 while the producer sleeps waiting for space
-    std::uint32_t doorbell;           ///< futex word: sequence bumped on each wake-up
+    // Line 3: wait words (atomic; 32-bit for futex(2)). Bits: WAIT_SLEEPING, WAIT_DOORBELL.
+    std::uint32_t consumer_waiting;  ///< futex word: consumers (readers) waiting for data
+    std::uint32_t producer_waiting;  ///< futex word: producers waiting for space
+    std::int32_t doorbell_fd;        ///< consumer's doorbell pipe (write end), valid with WAIT_DOORBELL
     std::uint32_t reserved3a;
     std::uint8_t reserved3[112];
 
-    // Line 4: peers (atomic). Who holds each role, for liveness checks; 0 = nobody.
-    std::int32_t producer_pid;
+    // Line 4: roles (atomic). Who holds each single role, for liveness checks; 0 = nobody.
+    std::int32_t producer_pid;  ///< SPSC producer or broadcast writer
     std::uint32_t reserved4a;
     std::uint64_t producer_start_time;
-    std::int32_t consumer_pid;
+    std::int32_t consumer_pid;  ///< SPSC or MPSC consumer
     std::uint32_t reserved4b;
     std::uint64_t consumer_start_time;
     std::uint8_t reserved4[96];
 
-    // Line 5: counters written only by the producer (atomic, relaxed).
+    // Line 5: counters written by producers (atomic, relaxed; MPSC: fetch_add).
     std::uint64_t messages;          ///< data records committed
     std::uint64_t bytes;             ///< payload bytes committed
-    std::uint64_t full_waits;        ///< times the producer waited for space
-    std::uint64_t producer_wakeups;  ///< times the producer woke a sleeping consumer
+    std::uint64_t full_waits;        ///< times a producer waited for space
+    std::uint64_t producer_wakeups;  ///< times a producer woke a sleeping consumer
     std::uint64_t high_water;        ///< most bytes ever in use (upper bound, from the producer's view)
-    std::uint64_t dropped;           ///< messages the producer gave up on
+    std::uint64_t dropped;           ///< messages a producer gave up on (timed out, peer gone)
     std::uint8_t reserved5[80];
 
-    // Line 6: counters written only by the consumer (atomic, relaxed).
-    std::uint64_t empty_waits;       ///< times the consumer waited for data
-    std::uint64_t consumer_wakeups;  ///< times the consumer woke a sleeping producer
-    std::uint64_t skipped;           ///< records skipped (e.g. left half-written by a dead producer)
-    std::uint8_t reserved6[104];
+    // Line 6: counters written by consumers (atomic, relaxed; broadcast: fetch_add).
+    std::uint64_t empty_waits;       ///< times a consumer waited for data
+    std::uint64_t consumer_wakeups;  ///< times a consumer woke a sleeping producer
+    std::uint64_t skipped;           ///< records skipped (left half-written by a dead producer)
+    std::uint64_t lapped;            ///< broadcast: times a reader was lapped
+    std::uint8_t reserved6[96];
 
     // Line 7: reserved.
     std::uint8_t reserved7[128];
+
+    // 1024..4095: peer slots.
+    PeerSlot slot[RING_SLOTS];
 };
+
+/// Bits of the wait words.
+inline constexpr std::uint32_t WAIT_SLEEPING = 1;  ///< a waiter sleeps in futex(FUTEX_WAIT) on the word
+inline constexpr std::uint32_t WAIT_DOORBELL = 2;  ///< the consumer waits on its doorbell pipe (epoll)
 
 /// Header of one record in the data area.
 struct RecordHeader {
@@ -163,7 +209,16 @@ constexpr std::uint64_t record_size(std::uint64_t length) noexcept {
 
 static_assert(std::is_standard_layout_v<RingHeader>);
 static_assert(std::is_trivially_copyable_v<RingHeader>);
-static_assert(sizeof(RingHeader) == 1024);
+static_assert(std::is_standard_layout_v<PeerSlot>);
+static_assert(std::is_trivially_copyable_v<PeerSlot>);
+static_assert(sizeof(PeerSlot) == 64);
+static_assert(offsetof(PeerSlot, pid) == 0);
+static_assert(offsetof(PeerSlot, start_time) == 8);
+static_assert(offsetof(PeerSlot, position) == 16);
+static_assert(offsetof(PeerSlot, claim_size) == 24);
+static_assert(offsetof(PeerSlot, messages) == 32);
+static_assert(offsetof(PeerSlot, lapped) == 40);
+static_assert(sizeof(RingHeader) == 4096);
 static_assert(alignof(RingHeader) == RING_LINE);
 static_assert(offsetof(RingHeader, magic) == 0);
 static_assert(offsetof(RingHeader, version) == 8);
@@ -174,11 +229,13 @@ static_assert(offsetof(RingHeader, kind) == 28);
 static_assert(offsetof(RingHeader, creator_pid) == 32);
 static_assert(offsetof(RingHeader, flags) == 36);
 static_assert(offsetof(RingHeader, creator_start_time) == 40);
+static_assert(offsetof(RingHeader, slots) == 48);
 static_assert(offsetof(RingHeader, tail) == 128);
+static_assert(offsetof(RingHeader, write_limit) == 136);
 static_assert(offsetof(RingHeader, head) == 256);
-static_assert(offsetof(RingHeader, consumer_sleeping) == 384);
-static_assert(offsetof(RingHeader, producer_sleeping) == 388);
-static_assert(offsetof(RingHeader, doorbell) == 392);
+static_assert(offsetof(RingHeader, consumer_waiting) == 384);
+static_assert(offsetof(RingHeader, producer_waiting) == 388);
+static_assert(offsetof(RingHeader, doorbell_fd) == 392);
 static_assert(offsetof(RingHeader, producer_pid) == 512);
 static_assert(offsetof(RingHeader, producer_start_time) == 520);
 static_assert(offsetof(RingHeader, consumer_pid) == 528);
@@ -192,7 +249,9 @@ static_assert(offsetof(RingHeader, dropped) == 680);
 static_assert(offsetof(RingHeader, empty_waits) == 768);
 static_assert(offsetof(RingHeader, consumer_wakeups) == 776);
 static_assert(offsetof(RingHeader, skipped) == 784);
+static_assert(offsetof(RingHeader, lapped) == 792);
 static_assert(offsetof(RingHeader, reserved7) == 896);
+static_assert(offsetof(RingHeader, slot) == 1024);
 
 static_assert(std::is_standard_layout_v<RecordHeader>);
 static_assert(std::is_trivially_copyable_v<RecordHeader>);
