@@ -238,12 +238,15 @@ std::uint64_t my_start_time() noexcept {
     return start;
 }
 
-/// Liveness of the holder of a role, cached in `watch` (a pidfd once identified).
-PeerState check_peer(detail::PeerWatch& watch, pid_t pid, std::uint64_t start_time) noexcept {
+/// Liveness of the holder of a role, cached in `watch` (a pidfd once identified) and
+/// re-checked at most twice per `interval`.
+PeerState check_peer(detail::PeerWatch& watch, pid_t pid, std::uint64_t start_time,
+                     std::chrono::nanoseconds interval) noexcept {
     if (pid <= 0) {
         watch = {};
         return PeerState::none;
     }
+    const auto now = Clock::now();
     if (watch.pid != pid || (start_time != 0 && watch.start_time != start_time)) {
         watch = {};
         watch.pid = pid;
@@ -262,9 +265,11 @@ PeerState check_peer(detail::PeerWatch& watch, pid_t pid, std::uint64_t start_ti
                 watch.state = PeerState::dead;
             }
         }
+        watch.next_check = now + interval / 2;
         return watch.state;
     }
-    if (watch.state == PeerState::alive) {
+    if (watch.state == PeerState::alive && now >= watch.next_check) {
+        watch.next_check = now + interval / 2;
         if (watch.process) {
             if (!watch.process->alive()) {
                 watch.state = PeerState::dead;
@@ -860,7 +865,7 @@ PeerState RingProducer::consumer_state() noexcept {
     // acquire: pairs with the consumer's release store of its start time in take_role.
     const pid_t pid = shared(m_header->consumer_pid).load(std::memory_order_acquire);
     const std::uint64_t start = shared(m_header->consumer_start_time).load(std::memory_order_acquire);
-    return check_peer(m_consumer, pid, start);
+    return check_peer(m_consumer, pid, start, m_wait.liveness_interval);
 }
 
 WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) noexcept {
@@ -1200,8 +1205,18 @@ PeerState RingConsumer::producer_state() noexcept {
         // acquire: pairs with the producer's release store of its start time in take_role.
         const pid_t pid = shared(m_header->producer_pid).load(std::memory_order_acquire);
         const std::uint64_t start = shared(m_header->producer_start_time).load(std::memory_order_acquire);
-        return check_peer(m_producer, pid, start);
+        return check_peer(m_producer, pid, start, m_wait.liveness_interval);
     }
+    const auto now = Clock::now();
+    if (now < m_producer.next_check) {
+        return m_producer.state;
+    }
+    m_producer.next_check = now + m_wait.liveness_interval / 2;
+    m_producer.state = mpsc_producers_state();
+    return m_producer.state;
+}
+
+PeerState RingConsumer::mpsc_producers_state() noexcept {
     PeerState result = PeerState::none;
     for (const ring::PeerSlot& slot : m_header->slot) {
         const pid_t pid = shared(const_cast<std::int32_t&>(slot.pid)).load(std::memory_order_acquire);

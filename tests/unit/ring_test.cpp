@@ -2,6 +2,8 @@
 #include "xproc/ring.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <atomic>
 #include <cerrno>
@@ -18,12 +20,16 @@
 
 namespace {
 
+using xproc::AttachOptions;
 using xproc::ErrorKind;
+using xproc::PeerState;
 using xproc::ReadStatus;
 using xproc::RingConsumer;
 using xproc::RingKind;
 using xproc::RingProducer;
+using xproc::Timeout;
 using xproc::WriteStatus;
+using namespace std::chrono_literals;
 using xproc::ring::RecordHeader;
 using xproc::ring::RecordType;
 using xproc::ring::RingHeader;
@@ -752,6 +758,505 @@ TEST(Ring, two_threads_move_millions_of_records_without_loss_reorder_or_corrupti
     EXPECT_LE(seg.header().high_water, CAPACITY);
     std::printf("%llu messages in %.2f s (%.1f M msgs/s)\n", static_cast<unsigned long long>(expected),
                 elapsed, static_cast<double>(expected) / elapsed / 1e6);
+}
+
+// ---- Blocking, roles, liveness ----------------------------------------------------------
+
+/// A pid that existed and is gone now (forked, exited, reaped).
+pid_t dead_pid() {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return pid;
+}
+
+AttachOptions fast_liveness(xproc::WaitPolicy policy = xproc::WaitPolicy::adaptive) {
+    AttachOptions o;
+    o.wait.policy = policy;
+    o.wait.liveness_interval = 20ms;
+    return o;
+}
+
+TEST(Ring, blocking_read_waits_for_a_write_from_another_thread) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    std::thread writer([&] {
+        std::this_thread::sleep_for(50ms);
+        EXPECT_EQ(p.write(as_bytes("late"), xproc::WAIT_FOREVER), WriteStatus::ok);
+    });
+    std::vector<std::byte> buf(64);
+    auto r = c.read(buf, xproc::WAIT_FOREVER);
+    writer.join();
+    ASSERT_TRUE(r.has_value()) << r.error().message();
+    ASSERT_EQ(r->status, ReadStatus::ok);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), r->length), "late");
+    EXPECT_GE(seg.header().empty_waits, 1u);
+}
+
+TEST(Ring, timed_read_on_an_empty_ring_returns_empty_after_the_timeout) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    std::vector<std::byte> buf(64);
+    const auto start = std::chrono::steady_clock::now();
+    auto r = c.read(buf, 100ms);
+    const auto waited = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, ReadStatus::empty);
+    EXPECT_GE(waited, 100ms);
+    EXPECT_LT(waited, 2s);
+    // Timeout 0 never blocks.
+    auto now = c.read(buf, xproc::NO_WAIT);
+    ASSERT_TRUE(now.has_value());
+    EXPECT_EQ(now->status, ReadStatus::empty);
+}
+
+TEST(Ring, blocking_write_waits_for_room_until_the_consumer_reads) {
+    Segment seg(256);
+    auto p = RingProducer::create(seg.bytes(), 256, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    const std::string msg(100, 'm');  // 112-byte records: two fill the ring
+    ASSERT_EQ(p.write(as_bytes(msg)), WriteStatus::ok);
+    ASSERT_EQ(p.write(as_bytes(msg)), WriteStatus::ok);
+    EXPECT_EQ(p.write(as_bytes(msg)), WriteStatus::full);
+    EXPECT_EQ(p.write(as_bytes(msg), 30ms), WriteStatus::full);  // timed out
+    std::thread reader([&] {
+        std::this_thread::sleep_for(50ms);
+        EXPECT_EQ(read_string(c).size(), 100u);
+    });
+    EXPECT_EQ(p.write(as_bytes(msg), xproc::WAIT_FOREVER), WriteStatus::ok);
+    reader.join();
+    EXPECT_GE(seg.header().full_waits, 2u);
+    EXPECT_EQ(seg.header().dropped, 1u);  // the timed-out write
+}
+
+TEST(Ring, each_wait_policy_moves_a_stream_through_a_small_ring) {
+    for (auto policy : {xproc::WaitPolicy::adaptive, xproc::WaitPolicy::busy, xproc::WaitPolicy::sleep}) {
+        constexpr std::uint64_t CAPACITY = 1024;
+        constexpr std::uint64_t COUNT = 20'000;
+        Segment seg(CAPACITY);
+        AttachOptions o;
+        o.wait.policy = policy;
+        o.wait.spin = 2us;
+        auto p = RingProducer::create(seg.bytes(), CAPACITY, 64, RingKind::spsc, o).value();
+        auto c = RingConsumer::attach(seg.bytes(), o).value();
+        std::thread writer([&] {
+            for (std::uint64_t i = 0; i < COUNT; ++i) {
+                ASSERT_EQ(p.write(std::as_bytes(std::span(&i, 1)), 10s), WriteStatus::ok);
+            }
+            ASSERT_EQ(p.write_end_of_stream(10s), WriteStatus::ok);
+        });
+        std::uint64_t expected = 0;
+        bool ok = true;
+        while (ok) {
+            auto st = c.wait(10s);
+            ASSERT_TRUE(st.has_value()) << st.error().message();
+            ASSERT_EQ(*st, ReadStatus::ok);
+            auto n = c.poll(
+                [&](std::span<const std::byte> m) {
+                    std::uint64_t v = 0;
+                    ASSERT_EQ(m.size(), sizeof v);
+                    std::memcpy(&v, m.data(), sizeof v);
+                    ASSERT_EQ(v, expected);
+                    ++expected;
+                },
+                32);
+            ASSERT_TRUE(n.has_value());
+            ok = !c.saw_end_of_stream();
+        }
+        writer.join();
+        EXPECT_EQ(expected, COUNT) << "policy " << static_cast<int>(policy);
+    }
+}
+
+TEST(Ring, a_role_held_by_a_live_process_is_refused_with_its_pid) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    auto second = RingProducer::attach(seg.bytes());
+    ASSERT_FALSE(second.has_value());
+    EXPECT_EQ(second.error().errno_value, 0);
+    EXPECT_NE(second.error().message().find("held by pid " + std::to_string(::getpid())), std::string::npos)
+        << second.error().message();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    auto c2 = RingConsumer::attach(seg.bytes());
+    ASSERT_FALSE(c2.has_value());
+    EXPECT_NE(c2.error().message().find("consumer role is held by pid"), std::string::npos);
+    // Without taking a role, attaching is allowed (inspection, tests).
+    AttachOptions no_role;
+    no_role.take_role = false;
+    EXPECT_TRUE(RingConsumer::attach(seg.bytes(), no_role).has_value());
+    // A role given back is free again.
+    p.close();
+    EXPECT_EQ(seg.header().producer_pid, 0);
+    EXPECT_TRUE(RingProducer::attach(seg.bytes()).has_value());
+}
+
+TEST(Ring, a_role_held_by_a_dead_process_is_taken_over) {
+    Segment seg(4096);
+    ASSERT_TRUE(xproc::format_ring(seg.bytes(), 4096, 256).has_value());
+    seg.header().producer_pid = dead_pid();
+    seg.header().producer_start_time = 12345;
+    seg.header().consumer_pid = dead_pid();
+    auto p = RingProducer::attach(seg.bytes());
+    ASSERT_TRUE(p.has_value()) << p.error().message();
+    EXPECT_EQ(seg.header().producer_pid, ::getpid());
+    auto c = RingConsumer::attach(seg.bytes());
+    ASSERT_TRUE(c.has_value()) << c.error().message();
+    EXPECT_EQ(seg.header().consumer_pid, ::getpid());
+}
+
+TEST(Ring, a_consumer_waiting_on_a_dead_producer_gets_peer_gone_after_draining) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    ASSERT_EQ(p.write(as_bytes("last words")), WriteStatus::ok);
+    auto c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
+    // The producer "dies": its role now names a process that is gone.
+    seg.header().producer_pid = dead_pid();
+    EXPECT_EQ(c.producer_state(), PeerState::dead);
+    std::vector<std::byte> buf(64);
+    auto r = c.read(buf, 5s);
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->status, ReadStatus::ok);  // what it committed is not lost
+    const auto start = std::chrono::steady_clock::now();
+    r = c.read(buf, 5s);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, ReadStatus::peer_gone);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_EQ(c.read(buf, xproc::NO_WAIT)->status, ReadStatus::peer_gone);
+}
+
+TEST(Ring, a_following_consumer_keeps_waiting_when_the_producer_died) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    AttachOptions o = fast_liveness();
+    o.follow = true;
+    auto c = RingConsumer::attach(seg.bytes(), o).value();
+    seg.header().producer_pid = dead_pid();
+    std::vector<std::byte> buf(64);
+    auto r = c.read(buf, 100ms);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, ReadStatus::empty);
+}
+
+TEST(Ring, a_producer_that_closed_cleanly_has_left_and_is_not_gone) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    auto c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
+    p.close();
+    EXPECT_EQ(c.producer_state(), PeerState::none);
+    std::vector<std::byte> buf(64);
+    auto r = c.read(buf, 100ms);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, ReadStatus::empty);
+    // The next producer continues where the first one stopped.
+    auto p2 = RingProducer::attach(seg.bytes()).value();
+    ASSERT_EQ(p2.write(as_bytes("next")), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "next");
+}
+
+TEST(Ring, a_producer_blocked_on_a_full_ring_gets_peer_gone_when_the_consumer_died) {
+    Segment seg(256);
+    auto p = RingProducer::create(seg.bytes(), 256, 100, RingKind::spsc, fast_liveness()).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    const std::string msg(100, 'm');
+    ASSERT_EQ(p.write(as_bytes(msg)), WriteStatus::ok);
+    ASSERT_EQ(p.write(as_bytes(msg)), WriteStatus::ok);
+    seg.header().consumer_pid = dead_pid();
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(p.write(as_bytes(msg), 5s), WriteStatus::peer_gone);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_EQ(p.consumer_state(), PeerState::dead);
+}
+
+TEST(Ring, doorbell_fd_becomes_readable_when_the_producer_commits) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    auto fd = c.doorbell_fd();
+    ASSERT_TRUE(fd.has_value()) << fd.error().message();
+    auto armed = c.arm_doorbell();
+    ASSERT_TRUE(armed.has_value());
+    EXPECT_FALSE(*armed);  // empty: armed
+    struct pollfd pfd = {*fd, POLLIN, 0};
+    EXPECT_EQ(::poll(&pfd, 1, 0), 0);
+    ASSERT_EQ(p.write(as_bytes("ding")), WriteStatus::ok);
+    EXPECT_EQ(::poll(&pfd, 1, 1000), 1);
+    c.clear_doorbell();
+    EXPECT_EQ(::poll(&pfd, 1, 0), 0);
+    EXPECT_EQ(read_string(c), "ding");
+    // Data already there: arming says so instead of sleeping.
+    ASSERT_EQ(p.write(as_bytes("dong")), WriteStatus::ok);
+    EXPECT_TRUE(c.arm_doorbell().value());
+    c.clear_doorbell();
+    EXPECT_EQ(read_string(c), "dong");
+    // Not armed: commits do not ring it.
+    ASSERT_EQ(p.write(as_bytes("quiet")), WriteStatus::ok);
+    EXPECT_EQ(::poll(&pfd, 1, 0), 0);
+}
+
+// ---- MPSC -------------------------------------------------------------------------------
+
+TEST(Ring, mpsc_producers_each_take_a_slot_and_interleave_whole_records) {
+    Segment seg(4096);
+    ASSERT_TRUE(xproc::format_ring(seg.bytes(), 4096, 256, RingKind::mpsc).has_value());
+    auto a = RingProducer::attach(seg.bytes()).value();
+    auto b = RingProducer::attach(seg.bytes()).value();  // many producers: no EBUSY
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    EXPECT_EQ(seg.header().slot[0].pid, ::getpid());
+    EXPECT_EQ(seg.header().slot[1].pid, ::getpid());
+    ASSERT_EQ(a.write(as_bytes("a1")), WriteStatus::ok);
+    ASSERT_EQ(b.write(as_bytes("b1")), WriteStatus::ok);
+    ASSERT_EQ(a.write(as_bytes("a2")), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "a1");
+    EXPECT_EQ(read_string(c), "b1");
+    EXPECT_EQ(read_string(c), "a2");
+    EXPECT_EQ(read_string(c), "<empty>");
+    EXPECT_EQ(seg.header().messages, 3u);
+    // Consumed space is zeroed, so a later claim there starts uncommitted.
+    for (std::size_t i = 0; i < 48; ++i) {
+        EXPECT_EQ(seg.data()[i], std::byte{0}) << i;
+    }
+}
+
+TEST(Ring, mpsc_consumer_stops_at_an_uncommitted_record_and_resumes_after_commit) {
+    Segment seg(4096);
+    ASSERT_TRUE(xproc::format_ring(seg.bytes(), 4096, 256, RingKind::mpsc).has_value());
+    auto a = RingProducer::attach(seg.bytes()).value();
+    auto b = RingProducer::attach(seg.bytes()).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    const xproc::Claim first = a.claim(10);  // claimed first, committed last
+    ASSERT_EQ(first.status, WriteStatus::ok);
+    ASSERT_EQ(b.write(as_bytes("second")), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "<empty>");  // in order: the first record is not ready
+    EXPECT_EQ(c.poll([](std::span<const std::byte>) {}, 10).value(), 0u);
+    std::memcpy(first.buffer.data(), "first", 5);
+    a.commit(5);
+    EXPECT_EQ(read_string(c), "first");
+    EXPECT_EQ(read_string(c), "second");
+}
+
+TEST(Ring, mpsc_abort_and_short_commit_leave_skipped_space_the_consumer_ignores) {
+    Segment seg(4096);
+    ASSERT_TRUE(xproc::format_ring(seg.bytes(), 4096, 256, RingKind::mpsc).has_value());
+    auto a = RingProducer::attach(seg.bytes()).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    ASSERT_EQ(a.claim(100).status, WriteStatus::ok);
+    a.abort();
+    const xproc::Claim cl = a.claim(200);
+    ASSERT_EQ(cl.status, WriteStatus::ok);
+    std::memcpy(cl.buffer.data(), "short", 5);
+    a.commit(5);
+    ASSERT_EQ(a.write(as_bytes("after")), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "short");
+    EXPECT_EQ(read_string(c), "after");
+    EXPECT_EQ(read_string(c), "<empty>");
+    EXPECT_EQ(c.head(), seg.header().tail);
+    auto problems = xproc::check_ring(seg.bytes());
+    ASSERT_TRUE(problems.has_value());
+    EXPECT_TRUE(problems->empty());
+}
+
+TEST(Ring, mpsc_record_claimed_by_a_dead_producer_is_skipped_within_the_liveness_interval) {
+    Segment seg(4096);
+    ASSERT_TRUE(xproc::format_ring(seg.bytes(), 4096, 256, RingKind::mpsc).has_value());
+    auto live = RingProducer::attach(seg.bytes()).value();
+    auto c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
+    auto doomed = RingProducer::attach(seg.bytes()).value();
+    const xproc::Claim half = doomed.claim(100);  // claimed, half written, never committed
+    ASSERT_EQ(half.status, WriteStatus::ok);
+    std::memset(half.buffer.data(), 0xab, 50);
+    ASSERT_EQ(live.write(as_bytes("survivor")), WriteStatus::ok);
+    // The claimant "dies": its slot names a process that is gone.
+    int doomed_slot = -1;
+    for (int i = 0; i < 48; ++i) {
+        if (seg.header().slot[i].claim_size != 0) {
+            doomed_slot = i;
+        }
+    }
+    ASSERT_GE(doomed_slot, 0);
+    seg.header().slot[doomed_slot].pid = dead_pid();
+    std::vector<std::byte> buf(256);
+    const auto start = std::chrono::steady_clock::now();
+    auto r = c.read(buf, 5s);
+    ASSERT_TRUE(r.has_value()) << r.error().message();
+    ASSERT_EQ(r->status, ReadStatus::ok);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), r->length), "survivor");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_EQ(seg.header().skipped, 1u);
+    EXPECT_EQ(seg.header().slot[doomed_slot].claim_size, 0u);
+    // The dead slot can be reused now that its claim is resolved.
+    EXPECT_TRUE(RingProducer::attach(seg.bytes()).has_value());
+}
+
+TEST(Ring, mpsc_four_threads_deliver_every_record_in_per_producer_order) {
+    constexpr std::uint64_t CAPACITY = 16 * 1024;
+#if defined(__SANITIZE_THREAD__)
+    constexpr std::uint64_t PER_PRODUCER = 20'000;
+#else
+    constexpr std::uint64_t PER_PRODUCER = 200'000;
+#endif
+    constexpr int PRODUCERS = 4;
+    Segment seg(CAPACITY);
+    ASSERT_TRUE(xproc::format_ring(seg.bytes(), CAPACITY, 64, RingKind::mpsc).has_value());
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < PRODUCERS; ++t) {
+        threads.emplace_back([&, t] {
+            auto p = RingProducer::attach(seg.bytes()).value();
+            for (std::uint64_t i = 0; i < PER_PRODUCER; ++i) {
+                const std::uint64_t msg[2] = {static_cast<std::uint64_t>(t), i};
+                // Alternate the copy and the zero-copy paths.
+                if (i % 2 == 0) {
+                    ASSERT_EQ(p.write(std::as_bytes(std::span(msg)), 10s), WriteStatus::ok);
+                } else {
+                    const xproc::Claim cl = p.claim(sizeof msg, 10s);
+                    ASSERT_EQ(cl.status, WriteStatus::ok);
+                    std::memcpy(cl.buffer.data(), msg, sizeof msg);
+                    p.commit(sizeof msg);
+                }
+            }
+        });
+    }
+    std::uint64_t next[PRODUCERS] = {};
+    std::uint64_t total = 0;
+    while (total < PER_PRODUCER * PRODUCERS) {
+        auto st = c.wait(10s);
+        ASSERT_TRUE(st.has_value()) << st.error().message();
+        ASSERT_EQ(*st, ReadStatus::ok);
+        auto n = c.poll(
+            [&](std::span<const std::byte> m) {
+                std::uint64_t msg[2];
+                ASSERT_EQ(m.size(), sizeof msg);
+                std::memcpy(msg, m.data(), sizeof msg);
+                ASSERT_LT(msg[0], static_cast<std::uint64_t>(PRODUCERS));
+                ASSERT_EQ(msg[1], next[msg[0]]) << "producer " << msg[0];
+                ++next[msg[0]];
+                ++total;
+            },
+            64);
+        ASSERT_TRUE(n.has_value()) << n.error().message();
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_EQ(seg.header().messages, PER_PRODUCER * PRODUCERS);
+    EXPECT_EQ(seg.header().skipped, 0u);
+}
+
+// ---- Broadcast --------------------------------------------------------------------------
+
+TEST(Ring, broadcast_readers_each_see_every_message_from_when_they_joined) {
+    Segment seg(4096);
+    auto w = RingProducer::create(seg.bytes(), 4096, 256, RingKind::broadcast).value();
+    ASSERT_EQ(w.write(as_bytes("before")), WriteStatus::ok);  // nobody listening
+    auto r1 = RingConsumer::attach(seg.bytes()).value();
+    auto r2 = RingConsumer::attach(seg.bytes()).value();  // readers are not exclusive
+    ASSERT_EQ(w.write(as_bytes("one")), WriteStatus::ok);
+    ASSERT_EQ(w.write(as_bytes("two")), WriteStatus::ok);
+    EXPECT_EQ(read_string(r1), "one");
+    EXPECT_EQ(read_string(r1), "two");
+    EXPECT_EQ(read_string(r1), "<empty>");
+    std::vector<std::string> got;
+    ASSERT_TRUE(r2.poll(
+                      [&](std::span<const std::byte> m) {
+                          got.emplace_back(reinterpret_cast<const char*>(m.data()), m.size());
+                      },
+                      10)
+                    .has_value());
+    EXPECT_EQ(got, (std::vector<std::string>{"one", "two"}));
+}
+
+TEST(Ring, broadcast_writer_never_waits_and_a_lapped_reader_is_told_and_resumes) {
+    Segment seg(1024);
+    auto w = RingProducer::create(seg.bytes(), 1024, 100, RingKind::broadcast).value();
+    auto r = RingConsumer::attach(seg.bytes()).value();
+    const std::string msg(40, 'x');  // 48-byte records
+    for (int i = 0; i < 100; ++i) {  // ~4.7 laps
+        ASSERT_EQ(w.write(as_bytes(msg)), WriteStatus::ok);
+    }
+    std::vector<std::byte> buf(128);
+    auto res = r.read(buf);
+    ASSERT_TRUE(res.has_value()) << res.error().message();
+    EXPECT_EQ(res->status, ReadStatus::lapped);
+    EXPECT_EQ(res->lost, w.tail());  // 100 records of 48 bytes and the padding at each wrap
+    EXPECT_GT(res->lost, 100u * 48u);
+    EXPECT_EQ(seg.header().lapped, 1u);
+    ASSERT_EQ(w.write(as_bytes("fresh")), WriteStatus::ok);
+    EXPECT_EQ(read_string(r), "fresh");
+}
+
+TEST(Ring, broadcast_reader_detects_being_overwritten_while_reading) {
+    Segment seg(1024);
+    auto w = RingProducer::create(seg.bytes(), 1024, 100, RingKind::broadcast).value();
+    auto r = RingConsumer::attach(seg.bytes()).value();
+    ASSERT_EQ(w.write(as_bytes("old")), WriteStatus::ok);
+    // The writer announces it is about to overwrite the reader's record (write_limit one
+    // lap past it) without having published a new tail yet.
+    seg.header().write_limit = r.head() + 1024 + 8;
+    std::vector<std::byte> buf(128);
+    auto res = r.read(buf);
+    ASSERT_TRUE(res.has_value());
+    EXPECT_EQ(res->status, ReadStatus::lapped);
+}
+
+TEST(Ring, broadcast_three_threads_read_a_stream_in_order) {
+    constexpr std::uint64_t CAPACITY = 1 << 20;
+#if defined(__SANITIZE_THREAD__)
+    constexpr std::uint64_t COUNT = 5'000;  // no lapping under TSan: see the note below
+#else
+    constexpr std::uint64_t COUNT = 20'000;
+#endif
+    // The ring holds the whole stream, so no reader is lapped: a lapped reader copies bytes
+    // the writer is overwriting, a seqlock race ThreadSanitizer would (rightly) report.
+    static_assert(COUNT * 16 < CAPACITY);
+    Segment seg(CAPACITY);
+    auto w = RingProducer::create(seg.bytes(), CAPACITY, 64, RingKind::broadcast).value();
+    std::atomic<int> joined{0};
+    std::vector<std::thread> readers;
+    std::atomic<bool> failed{false};
+    for (int t = 0; t < 3; ++t) {
+        readers.emplace_back([&] {
+            auto r = RingConsumer::attach(seg.bytes()).value();
+            joined.fetch_add(1);
+            std::uint64_t expected = 0;
+            std::vector<std::byte> buf(64);
+            while (true) {
+                auto res = r.read(buf, 10s);
+                if (!res || (res->status != ReadStatus::ok && res->status != ReadStatus::end_of_stream)) {
+                    failed = true;
+                    return;
+                }
+                if (res->status == ReadStatus::end_of_stream) {
+                    break;
+                }
+                std::uint64_t v = 0;
+                std::memcpy(&v, buf.data(), sizeof v);
+                if (v != expected) {
+                    failed = true;
+                    return;
+                }
+                ++expected;
+            }
+            if (expected != COUNT) {
+                failed = true;
+            }
+        });
+    }
+    while (joined.load() < 3) {
+        std::this_thread::yield();
+    }
+    for (std::uint64_t i = 0; i < COUNT; ++i) {
+        ASSERT_EQ(w.write(std::as_bytes(std::span(&i, 1))), WriteStatus::ok);
+    }
+    ASSERT_EQ(w.write_end_of_stream(), WriteStatus::ok);
+    for (auto& th : readers) {
+        th.join();
+    }
+    EXPECT_FALSE(failed.load());
 }
 
 }  // namespace

@@ -190,6 +190,9 @@ struct PeerWatch {
     std::uint64_t start_time = 0;
     std::optional<Process> process;  ///< pinned after its start time matched
     PeerState state = PeerState::none;
+    /// Before this, `state` is reused without a system call (non-blocking calls that find
+    /// the ring full or empty ask often).
+    std::chrono::steady_clock::time_point next_check{};
 };
 }  // namespace detail
 
@@ -392,7 +395,9 @@ class RingConsumer {
     Result<ReadResult> read_broadcast(std::span<std::byte> buffer, bool into_scratch) noexcept;
     /// MPSC: the record at m_head is uncommitted; skip it if its claimant is dead.
     Result<bool> skip_dead_claim() noexcept;
-    /// Non-blocking readiness: ok / empty / peer_gone.
+    /// MPSC: alive if any slot holder is alive, dead if one is dead and none alive.
+    PeerState mpsc_producers_state() noexcept;
+    /// Non-blocking readiness: ok / empty.
     Result<ReadStatus> ready_now() noexcept;
 
     ring::RingHeader* m_header = nullptr;
