@@ -1235,13 +1235,29 @@ PeerState RingConsumer::mpsc_producers_state() noexcept {
 }
 
 Result<bool> RingConsumer::skip_dead_claim() noexcept {
-    // The record at m_head is uncommitted. Find who claimed it; skip it only when every
-    // slot claiming it is dead (a live claimant will commit).
+    // Only an uncommitted record at head can be a dead producer's.
+    auto ready = available(m_head);
+    if (!ready) {
+        return fail(std::move(ready.error()));
+    }
+    if (!*ready) {
+        return false;
+    }
+    auto rec = record_at(m_head);
+    if (!rec) {
+        return fail(std::move(rec.error()));
+    }
+    if (rec->type != RecordType::uncommitted) {
+        return false;
+    }
+    // Find who claimed it; skip it only when every slot claiming it is dead (a live
+    // claimant will commit). Slot fields come from the segment: validated before use.
     const std::uint64_t head = m_head;
     std::uint64_t end = 0;
     int dead_slot = -1;
     for (int i = 0; i < static_cast<int>(ring::RING_SLOTS); ++i) {
         ring::PeerSlot& slot = m_header->slot[i];
+        // acquire: pairs with the release CAS of tail that published the claim.
         const pid_t pid = shared(slot.pid).load(std::memory_order_acquire);
         const std::uint64_t size = shared(slot.claim_size).load(std::memory_order_relaxed);
         const std::uint64_t pos = shared(slot.position).load(std::memory_order_relaxed);
@@ -1252,9 +1268,8 @@ Result<bool> RingConsumer::skip_dead_claim() noexcept {
         if (peer_state(pid, start) != PeerState::dead) {
             return false;
         }
-        // Validate the claim read from the segment before using it.
         if (size % ring::RING_RECORD_ALIGN != 0 || size > m_capacity || pos + size > m_cached_tail) {
-            continue;
+            continue;  // a stale or damaged claim: not usable
         }
         end = pos + size;
         dead_slot = i;
@@ -1262,25 +1277,31 @@ Result<bool> RingConsumer::skip_dead_claim() noexcept {
     if (dead_slot < 0) {
         return false;
     }
-    // The claim may include a padding record at its start that was committed; we are past
-    // it (head is inside the claim). The rest, [head, end), never crosses the end of the
-    // area: the claimant put its record at index 0 when it did not fit.
-    const std::uint64_t size = end - head;
-    if ((head & m_mask) + size > m_capacity || size < sizeof(RecordHeader)) {
-        return fail(corrupt_read("dead producer's claim [" + std::to_string(head) + ", " +
-                                 std::to_string(end) + ") crosses the end of the data area"));
-    }
+    // The claim may cross the end of the area (the claimant died before writing its
+    // padding record): fill up to the end first; the rest is skipped on the next call.
+    const std::uint64_t to_end = m_capacity - (head & m_mask);
+    const std::uint64_t size = std::min(end - head, to_end);
     const RecordHeader filler{static_cast<std::uint32_t>(size - sizeof(RecordHeader)),
                               static_cast<std::uint16_t>(RecordType::skipped), 0};
     // release: the filler is read back by our own acquire load in record_at().
     shared(*header_word(m_data, head & m_mask)).store(pack(filler), std::memory_order_release);
-    shared(m_header->slot[dead_slot].claim_size).store(0, std::memory_order_relaxed);
-    // relaxed: statistics.
-    shared(m_header->skipped).fetch_add(1, std::memory_order_relaxed);
+    if (head + size == end) {
+        // relaxed: only the consumer reads a dead slot's claim.
+        shared(m_header->slot[dead_slot].claim_size).store(0, std::memory_order_relaxed);
+        // relaxed: statistics.
+        shared(m_header->skipped).fetch_add(1, std::memory_order_relaxed);
+    }
     return true;
 }
 
 Result<ReadStatus> RingConsumer::ready_now() noexcept {
+    if (m_kind == RingKind::broadcast) {
+        // Readers may be lapped: any tail other than our position means something to
+        // report (a message, or that we were lapped). acquire: pairs with the writer's
+        // release store of tail.
+        return shared(m_header->tail).load(std::memory_order_acquire) != m_head ? ReadStatus::ok
+                                                                                : ReadStatus::empty;
+    }
     for (;;) {
         auto ready = available(m_head);
         if (!ready) {

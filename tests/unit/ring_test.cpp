@@ -1092,6 +1092,50 @@ TEST(Ring, mpsc_record_claimed_by_a_dead_producer_is_skipped_within_the_liveness
     EXPECT_TRUE(RingProducer::attach(seg.bytes()).has_value());
 }
 
+TEST(Ring, mpsc_stale_claim_of_a_dead_producer_never_touches_an_empty_ring) {
+    Segment seg(4096);
+    ASSERT_TRUE(xproc::format_ring(seg.bytes(), 4096, 256, RingKind::mpsc).has_value());
+    auto c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
+    // A producer recorded a claim at position 0 and died before its CAS: tail never moved.
+    seg.header().slot[5].pid = dead_pid();
+    seg.header().slot[5].position = 0;
+    seg.header().slot[5].claim_size = 64;
+    std::vector<std::byte> buf(256);
+    auto r = c.read(buf, 100ms);
+    ASSERT_TRUE(r.has_value()) << r.error().message();
+    EXPECT_EQ(r->status, ReadStatus::peer_gone);  // its only producer is dead, nothing to read
+    EXPECT_EQ(seg.header().skipped, 0u);
+    EXPECT_EQ(seg.header().head, 0u);
+    for (std::size_t i = 0; i < 64; ++i) {
+        EXPECT_EQ(seg.data()[i], std::byte{0}) << i;
+    }
+}
+
+TEST(Ring, mpsc_dead_claim_across_the_end_of_the_area_is_skipped_in_two_parts) {
+    Segment seg(1024);
+    ASSERT_TRUE(xproc::format_ring(seg.bytes(), 1024, 256, RingKind::mpsc).has_value());
+    auto live = RingProducer::attach(seg.bytes()).value();
+    auto c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
+    // Move everything to 1000: 24 bytes before the end.
+    seg.header().head = 1000;
+    seg.header().tail = 1000;
+    c.close();
+    c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
+    // A producer claimed 24 bytes of padding + a 40-byte record and died before writing
+    // anything (no padding record either).
+    seg.header().slot[7].pid = dead_pid();
+    seg.header().slot[7].position = 1000;
+    seg.header().slot[7].claim_size = 64;
+    seg.header().tail = 1064;
+    ASSERT_EQ(live.write(as_bytes("after")), WriteStatus::ok);
+    std::vector<std::byte> buf(256);
+    auto r = c.read(buf, 5s);
+    ASSERT_TRUE(r.has_value()) << r.error().message();
+    ASSERT_EQ(r->status, ReadStatus::ok);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), r->length), "after");
+    EXPECT_EQ(seg.header().skipped, 1u);
+}
+
 TEST(Ring, mpsc_four_threads_deliver_every_record_in_per_producer_order) {
     constexpr std::uint64_t CAPACITY = 16 * 1024;
 #if defined(__SANITIZE_THREAD__)
@@ -1187,6 +1231,20 @@ TEST(Ring, broadcast_writer_never_waits_and_a_lapped_reader_is_told_and_resumes)
     EXPECT_EQ(seg.header().lapped, 1u);
     ASSERT_EQ(w.write(as_bytes("fresh")), WriteStatus::ok);
     EXPECT_EQ(read_string(r), "fresh");
+}
+
+TEST(Ring, broadcast_wait_reports_a_lapped_reader_as_ready_not_corrupt) {
+    Segment seg(1024);
+    auto w = RingProducer::create(seg.bytes(), 1024, 100, RingKind::broadcast).value();
+    auto r = RingConsumer::attach(seg.bytes()).value();
+    for (int i = 0; i < 100; ++i) {
+        ASSERT_EQ(w.write(as_bytes(std::string(40, 'x'))), WriteStatus::ok);
+    }
+    auto st = r.wait(1s);
+    ASSERT_TRUE(st.has_value()) << st.error().message();
+    EXPECT_EQ(*st, ReadStatus::ok);
+    std::vector<std::byte> buf(128);
+    EXPECT_EQ(r.read(buf)->status, ReadStatus::lapped);
 }
 
 TEST(Ring, broadcast_reader_detects_being_overwritten_while_reading) {
