@@ -5,18 +5,27 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cinttypes>
 #include <csignal>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "xproc/maps.hpp"
 #include "xproc/process.hpp"
 
 namespace {
@@ -533,4 +542,598 @@ TEST(SharedMemory, take_fd_refusal_explains_the_ptrace_rule) {
         return "ok";
     });
     EXPECT_EQ(taker.result(), "ok");
+}
+
+// --- SharedMemory::from_process ------------------------------------------------
+
+namespace {
+
+using xproc::ShmVia;
+
+/// In a child: writes the address `p` as hex and a newline to `out`.
+bool report_address(int out, const void* p) {
+    char buf[32];
+    const int n = std::snprintf(buf, sizeof buf, "%" PRIxPTR "\n", reinterpret_cast<std::uintptr_t>(p));
+    return ::write(out, buf, static_cast<std::size_t>(n)) == n;
+}
+
+/// The address a child reported with report_address (0 if it reported something else).
+std::uint64_t read_address(Forked& child) {
+    const std::string text = child.read_some();
+    if (text.empty() || text.back() != '\n') {
+        ADD_FAILURE() << "child said: " << text;
+        return 0;
+    }
+    return std::stoull(text, nullptr, 16);
+}
+
+/// In a child: a MAP_SHARED mapping of a new memfd of `file_size` bytes, `map_size`
+/// bytes long from file offset `offset`; each page of the file starts with "page N".
+/// Keeps the descriptor unless `close_fd`.
+void* memfd_mapping(std::size_t file_size, std::size_t map_size, off_t offset = 0, bool close_fd = false) {
+    const int fd = ::memfd_create("xproc-test-from-process", MFD_CLOEXEC);
+    if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(file_size)) != 0) {
+        return nullptr;
+    }
+    for (std::size_t page = 0; page * 4096 < file_size; ++page) {
+        const std::string text = "page " + std::to_string(page);
+        if (::pwrite(fd, text.data(), text.size(), static_cast<off_t>(page * 4096)) !=
+            static_cast<ssize_t>(text.size())) {
+            return nullptr;
+        }
+    }
+    void* p = ::mmap(nullptr, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+    if (close_fd) {
+        ::close(fd);
+    }
+    return p == MAP_FAILED ? nullptr : p;
+}
+
+/// A child that maps something with `make`, reports its address and waits to be killed.
+Forked holding(const std::function<void*()>& make) {
+    return Forked([make](int out) -> std::string {
+        void* p = make();
+        if (p == nullptr || !report_address(out, p)) {
+            return std::string("mapping failed: ") + std::strerror(errno);
+        }
+        ::pause();
+        return "ok";
+    });
+}
+
+/// Permissions of our own mapping that contains `p`, e.g. "r--s" ("" if none).
+std::string local_perms(const void* p) {
+    auto map = xproc::read_maps(::getpid());
+    EXPECT_TRUE(map) << map.error().message();
+    if (!map) {
+        return {};
+    }
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    for (const xproc::Mapping& m : *map) {
+        if (m.start <= a && a < m.end) {
+            return std::string(m.perms.text());
+        }
+    }
+    return {};
+}
+
+/// In a child: clears the capabilities in `drop` (bit numbers) from the effective,
+/// permitted and inheritable sets (everything when `drop` is ~0); "" on success.
+std::string drop_capabilities(std::uint64_t drop) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    if (::syscall(SYS_capget, &header, data) != 0) {
+        return std::string("capget: ") + std::strerror(errno);
+    }
+    for (int i = 0; i < 2; ++i) {
+        const auto keep = static_cast<std::uint32_t>(~(drop >> (32 * i)));
+        data[i].effective &= keep;
+        data[i].permitted &= keep;
+        data[i].inheritable &= keep;
+    }
+    if (::syscall(SYS_capset, &header, data) != 0) {
+        return std::string("capset: ") + std::strerror(errno);
+    }
+    return {};
+}
+
+constexpr std::uint64_t MAP_FILES_CAPS = (std::uint64_t{1} << 21) | (std::uint64_t{1} << 40);
+constexpr std::uint64_t ALL_CAPS = ~std::uint64_t{0};
+
+bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST(SharedMemoryFromProcess, maps_a_memfd_mapping_and_sees_the_childs_writes_live) {
+    int go[2];
+    ASSERT_EQ(::pipe2(go, O_CLOEXEC), 0);
+    xproc::UniqueFd go_read(go[0]), go_write(go[1]);
+    Forked child([&](int out) -> std::string {
+        auto* p = static_cast<char*>(memfd_mapping(3 * 4096, 3 * 4096));
+        if (p == nullptr || !report_address(out, p)) {
+            return "mapping failed";
+        }
+        char byte = 0;
+        if (::read(go_read.get(), &byte, 1) != 1) {
+            return "no go";
+        }
+        std::memcpy(p + 4096 + 8, "written after", 13);
+        if (::write(out, "done\n", 5) != 5) {
+            return "write";
+        }
+        ::pause();
+        return "ok";
+    });
+    const std::uint64_t addr = read_address(child);
+    ASSERT_NE(addr, 0u);
+
+    auto shm = SharedMemory::from_process(child.pid(), addr + 4096 + 10);  // any address inside
+    ASSERT_TRUE(shm) << shm.error().message();
+    EXPECT_EQ(shm->size(), 3u * 4096);
+    EXPECT_EQ(shm->access(), ShmAccess::read_only);
+    EXPECT_TRUE(shm->is_anonymous());
+    EXPECT_FALSE(shm->created());
+    const xproc::ShmOrigin* origin = shm->origin();
+    ASSERT_NE(origin, nullptr);
+    EXPECT_EQ(origin->pid, child.pid());
+    EXPECT_EQ(origin->start, addr);
+    EXPECT_EQ(origin->end, addr + 3 * 4096);
+    EXPECT_EQ(origin->file_offset, 0u);
+    EXPECT_EQ(origin->file_size, 3u * 4096);
+    EXPECT_FALSE(origin->truncated);
+    EXPECT_EQ(origin->perms, "rw-s");
+    EXPECT_EQ(origin->name, "/memfd:xproc-test-from-process (deleted)");
+    if (::geteuid() == 0) {
+        EXPECT_EQ(origin->via, ShmVia::map_files);
+        EXPECT_EQ(origin->target_fd, -1);
+        EXPECT_EQ(origin->fallback_note, "");
+    }
+    EXPECT_EQ(std::memcmp(shm->data(), "page 0", 6), 0);
+    EXPECT_EQ(std::memcmp(shm->local(addr + 2 * 4096), "page 2", 6), 0);
+    EXPECT_EQ(shm->local(addr), shm->data());
+    EXPECT_EQ(shm->local(addr - 1), nullptr);
+    EXPECT_EQ(shm->local(addr + 3 * 4096), nullptr);
+
+    // The same pages, not a copy: a write the child makes now shows here.
+    ASSERT_EQ(::write(go_write.get(), "g", 1), 1);
+    ASSERT_EQ(child.read_some(), "done\n");
+    EXPECT_EQ(std::memcmp(shm->local(addr + 4096 + 8), "written after", 13), 0);
+}
+
+TEST(SharedMemoryFromProcess, is_read_only_by_default_and_writes_when_asked) {
+    int go[2];
+    ASSERT_EQ(::pipe2(go, O_CLOEXEC), 0);
+    xproc::UniqueFd go_read(go[0]), go_write(go[1]);
+    Forked child([&](int out) -> std::string {
+        auto* p = static_cast<char*>(memfd_mapping(4096, 4096));
+        if (p == nullptr || !report_address(out, p)) {
+            return "mapping failed";
+        }
+        char byte = 0;
+        if (::read(go_read.get(), &byte, 1) != 1) {
+            return "no go";
+        }
+        return std::memcmp(p + 100, "from the parent", 15) == 0 ? "ok" : "the parent's write is not seen";
+    });
+    const std::uint64_t addr = read_address(child);
+    ASSERT_NE(addr, 0u);
+
+    auto ro = SharedMemory::from_process(child.pid(), addr);
+    ASSERT_TRUE(ro) << ro.error().message();
+    EXPECT_EQ(ro->access(), ShmAccess::read_only);
+    EXPECT_EQ(local_perms(ro->data()), "r--s");
+    EXPECT_FALSE(ro->resize(8192));
+
+    auto rw = SharedMemory::from_process(child.pid(), addr, ShmAccess::read_write);
+    ASSERT_TRUE(rw) << rw.error().message();
+    EXPECT_EQ(local_perms(rw->data()), "rw-s");
+    std::memcpy(rw->data() + 100, "from the parent", 15);
+    EXPECT_EQ(std::memcmp(ro->data() + 100, "from the parent", 15), 0);
+    ASSERT_EQ(::write(go_write.get(), "g", 1), 1);
+    EXPECT_EQ(child.result(), "ok");
+}
+
+TEST(SharedMemoryFromProcess, maps_a_posix_shm_mapping) {
+    ShmName name("from-process");
+    Forked child = holding([&]() -> void* {
+        auto shm = SharedMemory::create(name, 8192);
+        if (!shm) {
+            return nullptr;
+        }
+        std::memcpy(shm->data() + 4096, "posix segment", 13);
+        void* p = shm->data();
+        new SharedMemory(std::move(*shm));  // kept mapped until the child is killed
+        return p;
+    });
+    const std::uint64_t addr = read_address(child);
+    ASSERT_NE(addr, 0u);
+    auto shm = SharedMemory::from_process(child.pid(), addr + 4096);
+    ASSERT_TRUE(shm) << shm.error().message();
+    EXPECT_EQ(shm->origin()->name, "/dev/shm" + name.str());
+    EXPECT_EQ(shm->size(), 8192u);
+    EXPECT_EQ(std::memcmp(shm->local(addr + 4096), "posix segment", 13), 0);
+}
+
+TEST(SharedMemoryFromProcess, maps_shared_anonymous_memory) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "shared anonymous memory is reachable only through map_files (CAP_SYS_ADMIN)";
+    }
+    Forked child = holding([]() -> void* {
+        void* p = ::mmap(nullptr, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            return nullptr;
+        }
+        std::memcpy(static_cast<char*>(p) + 4096, "anonymous", 9);
+        return p;
+    });
+    const std::uint64_t addr = read_address(child);
+    ASSERT_NE(addr, 0u);
+    auto shm = SharedMemory::from_process(child.pid(), addr);
+    ASSERT_TRUE(shm) << shm.error().message();
+    EXPECT_EQ(shm->origin()->name, "/dev/zero (deleted)");
+    EXPECT_EQ(shm->origin()->via, ShmVia::map_files);
+    EXPECT_EQ(shm->size(), 2u * 4096);
+    EXPECT_EQ(std::memcmp(shm->data() + 4096, "anonymous", 9), 0);
+}
+
+TEST(SharedMemoryFromProcess, maps_system_v_shared_memory) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "System V memory is reachable only through map_files (CAP_SYS_ADMIN)";
+    }
+    Forked child = holding([]() -> void* {
+        const int id = ::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+        if (id < 0) {
+            return nullptr;
+        }
+        void* p = ::shmat(id, nullptr, 0);
+        ::shmctl(id, IPC_RMID, nullptr);  // gone with the last detach: nothing left behind
+        if (p == reinterpret_cast<void*>(-1)) {
+            return nullptr;
+        }
+        std::memcpy(p, "system v", 8);
+        return p;
+    });
+    const std::uint64_t addr = read_address(child);
+    ASSERT_NE(addr, 0u);
+    auto shm = SharedMemory::from_process(child.pid(), addr);
+    ASSERT_TRUE(shm) << shm.error().message();
+    EXPECT_TRUE(shm->origin()->name.starts_with("/SYSV")) << shm->origin()->name;
+    EXPECT_EQ(std::memcmp(shm->data(), "system v", 8), 0);
+}
+
+TEST(SharedMemoryFromProcess, maps_the_file_region_at_the_mappings_offset) {
+    // Pages 2 and 3 of a 4-page memfd.
+    Forked child = holding([] { return memfd_mapping(4 * 4096, 2 * 4096, 2 * 4096); });
+    const std::uint64_t addr = read_address(child);
+    ASSERT_NE(addr, 0u);
+    auto shm = SharedMemory::from_process(child.pid(), addr + 4096);
+    ASSERT_TRUE(shm) << shm.error().message();
+    EXPECT_EQ(shm->origin()->file_offset, 2u * 4096);
+    EXPECT_EQ(shm->origin()->file_size, 4u * 4096);
+    EXPECT_EQ(shm->size(), 2u * 4096);
+    EXPECT_EQ(std::memcmp(shm->data(), "page 2", 6), 0);
+    EXPECT_EQ(std::memcmp(shm->local(addr + 4096), "page 3", 6), 0);
+}
+
+TEST(SharedMemoryFromProcess, maps_only_the_part_the_file_backs) {
+    // A 3-page mapping of a 1-page file: the child would get SIGBUS past the first page.
+    Forked child = holding([] { return memfd_mapping(4096, 3 * 4096); });
+    const std::uint64_t addr = read_address(child);
+    ASSERT_NE(addr, 0u);
+    auto shm = SharedMemory::from_process(child.pid(), addr + 2 * 4096);
+    ASSERT_TRUE(shm) << shm.error().message();
+    EXPECT_TRUE(shm->origin()->truncated);
+    EXPECT_EQ(shm->size(), 4096u);
+    EXPECT_EQ(shm->origin()->end - shm->origin()->start, 3u * 4096);
+    EXPECT_EQ(shm->local(addr + 2 * 4096), nullptr);
+    EXPECT_EQ(std::memcmp(shm->data(), "page 0", 6), 0);
+}
+
+TEST(SharedMemoryFromProcess, refuses_a_private_mapping_and_says_why) {
+    Forked child = holding([]() -> void* {
+        if (memfd_mapping(4096, 4096) == nullptr) {  // a shared one too, for the hint
+            return nullptr;
+        }
+        void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? nullptr : p;
+    });
+    const std::uint64_t addr = read_address(child);
+    ASSERT_NE(addr, 0u);
+    auto shm = SharedMemory::from_process(child.pid(), addr + 5);
+    ASSERT_FALSE(shm);
+    const xproc::Error& e = shm.error();
+    EXPECT_EQ(e.kind, ErrorKind::invalid_argument);
+    EXPECT_EQ(e.pid, child.pid());
+    EXPECT_TRUE(e.has_address);
+    EXPECT_EQ(e.address, addr + 5);
+    const std::string msg = e.message();
+    EXPECT_TRUE(contains(msg, "is private (rw-p, MAP_PRIVATE)")) << msg;
+    EXPECT_TRUE(contains(msg, "copy-on-write")) << msg;
+    EXPECT_TRUE(contains(msg, "only MAP_SHARED mappings")) << msg;
+    EXPECT_TRUE(contains(msg, "/memfd:xproc-test-from-process (deleted)")) << msg;  // the shared one
+}
+
+TEST(SharedMemoryFromProcess, refuses_an_unmapped_address_and_lists_shared_mappings) {
+    Forked child = holding([] { return memfd_mapping(4096, 4096); });
+    const std::uint64_t addr = read_address(child);
+    ASSERT_NE(addr, 0u);
+    auto shm = SharedMemory::from_process(child.pid(), 0x1000);  // below mmap_min_addr: never mapped
+    ASSERT_FALSE(shm);
+    EXPECT_EQ(shm.error().kind, ErrorKind::invalid_argument);
+    const std::string msg = shm.error().message();
+    EXPECT_TRUE(contains(msg, "from_process [pid " + std::to_string(child.pid()) +
+                                  ", 0x1000]: the address is "
+                                  "not inside any mapping of process " +
+                                  std::to_string(child.pid())))
+        << msg;
+    EXPECT_TRUE(contains(msg, "pick an address inside one of its shared mappings: ")) << msg;
+    EXPECT_TRUE(contains(msg, "/memfd:xproc-test-from-process (deleted)")) << msg;
+}
+
+TEST(SharedMemoryFromProcess, reports_a_process_that_does_not_exist) {
+    const pid_t gone = [] {
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            ::_exit(0);
+        }
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        return pid;
+    }();
+    auto shm = SharedMemory::from_process(gone, 0x10000);
+    ASSERT_FALSE(shm);
+    EXPECT_EQ(shm.error().kind, ErrorKind::no_such_process) << shm.error().message();
+    auto bad = SharedMemory::from_process(0, 0x10000);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().kind, ErrorKind::invalid_argument);
+}
+
+TEST(SharedMemoryFromProcess, without_map_files_capability_takes_the_descriptor_with_pidfd_getfd) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root to hold and drop CAP_SYS_ADMIN";
+    }
+    Forked target = holding([] { return memfd_mapping(4096, 4096); });
+    const std::uint64_t addr = read_address(target);
+    ASSERT_NE(addr, 0u);
+    const pid_t pid = target.pid();
+    Forked caller([&](int) -> std::string {
+        if (auto err = drop_capabilities(MAP_FILES_CAPS); !err.empty()) {
+            return err;
+        }
+        auto shm = SharedMemory::from_process(pid, addr);
+        if (!shm) {
+            return shm.error().message();
+        }
+        const xproc::ShmOrigin& o = *shm->origin();
+        if (o.via != ShmVia::pidfd_getfd || o.target_fd < 0) {
+            return "via " + std::string(xproc::to_string(o.via));
+        }
+        if (!contains(o.fallback_note, "/proc/" + std::to_string(pid) + "/map_files/") ||
+            !contains(o.fallback_note, "needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE")) {
+            return "note: " + o.fallback_note;
+        }
+        return std::memcmp(shm->data(), "page 0", 6) == 0 ? "ok" : "wrong data";
+    });
+    EXPECT_EQ(caller.result(), "ok");
+}
+
+TEST(SharedMemoryFromProcess, without_map_files_capability_shared_anonymous_memory_is_refused) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root to hold and drop CAP_SYS_ADMIN";
+    }
+    Forked target = holding([]() -> void* {
+        void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? nullptr : p;
+    });
+    const std::uint64_t addr = read_address(target);
+    ASSERT_NE(addr, 0u);
+    const pid_t pid = target.pid();
+    Forked caller([&](int) -> std::string {
+        if (auto err = drop_capabilities(MAP_FILES_CAPS); !err.empty()) {
+            return err;
+        }
+        auto shm = SharedMemory::from_process(pid, addr);
+        if (shm) {
+            return "mapped without CAP_SYS_ADMIN";
+        }
+        const xproc::Error& e = shm.error();
+        if (e.kind != ErrorKind::permission || e.errno_value != EPERM) {
+            return "wrong kind or errno: " + e.message();
+        }
+        return e.message();
+    });
+    const std::string msg = caller.result();
+    char range[64];
+    std::snprintf(range, sizeof range, "%" PRIx64 "-%" PRIx64, addr, addr + 4096);
+    EXPECT_EQ(msg,
+              "from_process(" + std::string(range) + " /dev/zero (deleted)) [pid " + std::to_string(pid) +
+                  ", 0x" + std::string(range).substr(0, std::string(range).find('-')) + "]: /proc/" +
+                  std::to_string(pid) + "/map_files/" + range +
+                  ": opening it needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in the initial user "
+                  "namespace, and we have neither; shared anonymous and System V memory has no descriptor "
+                  "or path another process could use, so /proc/PID/map_files is the only way to it "
+                  "(Operation not permitted); run as root, or grant the tool CAP_CHECKPOINT_RESTORE "
+                  "(Linux 5.9+): `sudo setcap cap_checkpoint_restore+ep " +
+                  std::string(std::filesystem::canonical("/proc/self/exe")) + "`");
+}
+
+TEST(SharedMemoryFromProcess, without_map_files_capability_a_closed_memfd_is_refused) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root to hold and drop CAP_SYS_ADMIN";
+    }
+    Forked target = holding([] { return memfd_mapping(4096, 4096, 0, true); });
+    const std::uint64_t addr = read_address(target);
+    ASSERT_NE(addr, 0u);
+    const pid_t pid = target.pid();
+    Forked caller([&](int) -> std::string {
+        if (auto err = drop_capabilities(MAP_FILES_CAPS); !err.empty()) {
+            return err;
+        }
+        auto shm = SharedMemory::from_process(pid, addr);
+        if (shm) {
+            return "mapped without CAP_SYS_ADMIN";
+        }
+        return std::string(xproc::to_string(shm.error().kind)) + " " +
+               std::to_string(shm.error().errno_value) + ": " + shm.error().message();
+    });
+    const std::string msg = caller.result();
+    EXPECT_TRUE(msg.starts_with("permission 0: from_process(")) << msg;
+    EXPECT_TRUE(contains(msg, "map_files/")) << msg;
+    EXPECT_TRUE(contains(msg,
+                         ": Operation not permitted (EPERM): opening it needs CAP_SYS_ADMIN or "
+                         "CAP_CHECKPOINT_RESTORE"))
+        << msg;
+    EXPECT_TRUE(contains(msg, "; pidfd_getfd: no descriptor of process " + std::to_string(pid) +
+                                  " refers to the file (it was closed after mmap)"))
+        << msg;
+    EXPECT_TRUE(contains(msg, "cap_checkpoint_restore+ep")) << msg;
+    EXPECT_TRUE(contains(msg, "; or have the process keep the descriptor open")) << msg;
+}
+
+TEST(SharedMemoryFromProcess, same_unprivileged_user_gets_it_through_pidfd_getfd) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root to switch to another uid";
+    }
+    Forked target = holding([]() -> void* {
+        if (!drop_privileges().empty() || ::prctl(PR_SET_DUMPABLE, 1) != 0) {
+            return nullptr;
+        }
+        return memfd_mapping(4096, 4096);
+    });
+    const std::uint64_t addr = read_address(target);
+    ASSERT_NE(addr, 0u);
+    const pid_t pid = target.pid();
+    Forked caller([&](int) -> std::string {
+        if (auto err = drop_privileges(); !err.empty()) {
+            return err;
+        }
+        auto shm = SharedMemory::from_process(pid, addr);
+        if (!shm) {
+            return shm.error().message();
+        }
+        if (shm->origin()->via != ShmVia::pidfd_getfd) {
+            return "via " + std::string(xproc::to_string(shm->origin()->via));
+        }
+        return std::memcmp(shm->data(), "page 0", 6) == 0 ? "ok" : "wrong data";
+    });
+    EXPECT_EQ(caller.result(), "ok");
+}
+
+TEST(SharedMemoryFromProcess, another_users_process_is_refused_with_the_ptrace_rule) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root to switch to another uid";
+    }
+    // A root target; the caller drops to nobody: reading the map is refused already.
+    Forked target = holding([] { return memfd_mapping(4096, 4096); });
+    const std::uint64_t addr = read_address(target);
+    ASSERT_NE(addr, 0u);
+    const pid_t pid = target.pid();
+    Forked caller([&](int) -> std::string {
+        if (auto err = drop_privileges(); !err.empty()) {
+            return err;
+        }
+        auto shm = SharedMemory::from_process(pid, addr);
+        if (shm) {
+            return "mapped a root process's memory as nobody";
+        }
+        const xproc::Error& e = shm.error();
+        if (e.kind != ErrorKind::permission || e.errno_value != EACCES || e.pid != pid || !e.has_address) {
+            return "wrong error: " + e.message();
+        }
+        return e.message();
+    });
+    const std::string msg = caller.result();
+    EXPECT_TRUE(
+        msg.starts_with("open(/proc/" + std::to_string(pid) + "/maps) [pid " + std::to_string(pid) + ", 0x"))
+        << msg;
+    EXPECT_TRUE(contains(msg, "runs as uid 0")) << msg;
+    EXPECT_TRUE(contains(msg, "you are uid 65534 without CAP_SYS_PTRACE")) << msg;
+}
+
+TEST(SharedMemoryFromProcess, refusal_names_the_capability_and_the_ptrace_attach_rule) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root to switch ids";
+    }
+    // The target is root without capabilities; the caller's filesystem uid is 0
+    // (it may read the map) but its real uid is 65534 (it may not attach), and it
+    // has no capabilities (no map_files).
+    Forked target = holding([]() -> void* {
+        if (!drop_capabilities(ALL_CAPS).empty()) {
+            return nullptr;
+        }
+        return memfd_mapping(4096, 4096);
+    });
+    const std::uint64_t addr = read_address(target);
+    ASSERT_NE(addr, 0u);
+    const pid_t pid = target.pid();
+    Forked caller([&](int) -> std::string {
+        if (::setresuid(65534, 0, 0) != 0) {
+            return std::string("setresuid: ") + std::strerror(errno);
+        }
+        if (auto err = drop_capabilities(ALL_CAPS); !err.empty()) {
+            return err;
+        }
+        auto shm = SharedMemory::from_process(pid, addr);
+        if (shm) {
+            return "mapped without the rights";
+        }
+        return std::string(xproc::to_string(shm.error().kind)) + ": " + shm.error().message();
+    });
+    const std::string msg = caller.result();
+    EXPECT_TRUE(msg.starts_with("permission: from_process(")) << msg;
+    EXPECT_TRUE(contains(msg, "map_files/")) << msg;
+    EXPECT_TRUE(contains(msg,
+                         "(EPERM): opening it needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in the "
+                         "initial user namespace, and we have neither; pidfd_getfd(fd "))
+        << msg;
+    // access.hpp's uid rule, in attach mode (real uid).
+    EXPECT_TRUE(contains(msg, "runs as uid 0")) << msg;
+    EXPECT_TRUE(contains(msg, "65534")) << msg;
+    EXPECT_TRUE(contains(msg, "CAP_SYS_PTRACE")) << msg;
+    EXPECT_TRUE(contains(msg, "cap_checkpoint_restore+ep")) << msg;
+}
+
+TEST(SharedMemoryFromProcess, falls_back_to_the_path_when_the_file_still_has_one) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root to switch ids";
+    }
+    ShmName name("from-process-path");
+    Forked target = holding([&]() -> void* {
+        if (!drop_capabilities(ALL_CAPS).empty()) {
+            return nullptr;
+        }
+        auto shm = SharedMemory::create(name, 4096, 0600);
+        if (!shm) {
+            return nullptr;
+        }
+        std::memcpy(shm->data(), "by path", 7);
+        void* p = shm->data();
+        new SharedMemory(std::move(*shm));  // kept mapped until the child is killed
+        return p;
+    });
+    const std::uint64_t addr = read_address(target);
+    ASSERT_NE(addr, 0u);
+    const pid_t pid = target.pid();
+    Forked caller([&](int) -> std::string {
+        if (::setresuid(65534, 0, 0) != 0) {
+            return std::string("setresuid: ") + std::strerror(errno);
+        }
+        if (auto err = drop_capabilities(ALL_CAPS); !err.empty()) {
+            return err;
+        }
+        auto shm = SharedMemory::from_process(pid, addr);
+        if (!shm) {
+            return shm.error().message();
+        }
+        if (shm->origin()->via != ShmVia::path) {
+            return "via " + std::string(xproc::to_string(shm->origin()->via));
+        }
+        if (!contains(shm->origin()->fallback_note, "pidfd_getfd(fd ")) {
+            return "note: " + shm->origin()->fallback_note;
+        }
+        return std::memcmp(shm->data(), "by path", 7) == 0 ? "ok" : "wrong data";
+    });
+    EXPECT_EQ(caller.result(), "ok");
 }

@@ -5,6 +5,8 @@
 /// with an explicit mode and an ownership check, anonymous segments from
 /// memfd_create that leave no name behind, passing and taking their
 /// descriptors, and `list_segments()`: what /dev/shm holds and who uses it.
+/// `SharedMemory::from_process()` maps another process's shared mapping (memfd,
+/// POSIX shm, shared anonymous, System V) into ours, given an address inside it.
 ///
 /// Named segments are created and opened with Boost.Interprocess
 /// (`shared_memory_object`, `mapped_region`); Boost stays inside the library, a
@@ -20,6 +22,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +53,40 @@ struct ShmMapStatus {
     bool locked = false;      ///< mlock succeeded
     bool huge_pages = false;  ///< MADV_HUGEPAGE accepted and shmem THP enabled
     std::string note;         ///< why a requested option was not applied ("" when all were)
+};
+
+/// How `SharedMemory::from_process` obtained the file behind another process's mapping.
+enum class ShmVia : std::uint8_t {
+    map_files,    ///< opened /proc/PID/map_files/START-END (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE)
+    pidfd_getfd,  ///< duplicated a descriptor of the target on the same file (ptrace-attach rights)
+    path,         ///< opened the file by its path (the file's own permissions), same device and inode
+};
+
+/// "map_files", "pidfd_getfd", "path".
+std::string_view to_string(ShmVia via) noexcept;
+
+/// Where a segment made by `SharedMemory::from_process` comes from: the other
+/// process's mapping as /proc/PID/maps showed it, and how its file was obtained.
+struct ShmOrigin {
+    pid_t pid = 0;            ///< the process whose mapping this is
+    std::uint64_t start = 0;  ///< the remote mapping's first address
+    std::uint64_t end = 0;    ///< one past its last address
+    /// File offset of `start` (maps' offset column): `data()` is this byte of the file.
+    std::uint64_t file_offset = 0;
+    std::uint64_t file_size = 0;  ///< the file's size when it was mapped here
+    std::uint32_t dev_major = 0;  ///< device and inode of the file (maps and fstat agree)
+    std::uint32_t dev_minor = 0;
+    std::uint64_t inode = 0;
+    /// Maps' name column: "/dev/shm/ring", "/memfd:x (deleted)", "/dev/zero (deleted)".
+    std::string name;
+    std::string perms;  ///< maps' permissions, e.g. "rw-s"
+    ShmVia via = ShmVia::map_files;
+    int target_fd = -1;  ///< the target's descriptor duplicated (via pidfd_getfd), else -1
+    /// Why the ways tried before `via` failed ("" when map_files worked at once).
+    std::string fallback_note;
+    /// The mapping reaches past the end of the file (the file is shorter than
+    /// file_offset + (end - start)): only `size()` bytes, those the file backs, are mapped.
+    bool truncated = false;
 };
 
 /// A shared-memory segment, mapped into this process.
@@ -92,6 +130,42 @@ class SharedMemory {
     static Result<SharedMemory> from_fd(UniqueFd fd, ShmAccess access = ShmAccess::read_write,
                                         const Options& options = {});
 
+    /// Maps into this process the shared mapping of process `pid` that contains
+    /// `address` (a MAP_SHARED mapping of a memfd, a POSIX shm segment, any
+    /// regular file, shared anonymous memory or System V shared memory): the same
+    /// pages, so each side sees the other's writes. Read-only unless `access` is
+    /// read_write. The mapping is found in /proc/PID/maps; its file is obtained, in
+    /// this order, by opening /proc/PID/map_files/START-END (the kernel requires
+    /// CAP_SYS_ADMIN, or since Linux 5.9 CAP_CHECKPOINT_RESTORE, in the initial
+    /// user namespace), by pidfd_getfd(2) on a descriptor of the target that
+    /// refers to the same file (same device and inode; needs ptrace-attach rights,
+    /// see access.hpp), or by opening its path when it still names the same file.
+    /// Shared anonymous and System V memory have no descriptor or path: only
+    /// map_files reaches them. The file region the mapping shows is mapped here:
+    /// from its file offset, for its length (less, `origin()->truncated`, when the
+    /// file is shorter). `origin()` says where it came from and `local()`
+    /// translates a remote address. The segment is anonymous (no name) and cannot
+    /// be resized.
+    ///
+    /// Errors (operation "from_process(START-END NAME)", with pid and address):
+    /// invalid_argument for an address outside every mapping (the hint lists the
+    /// shared ones) or inside a private mapping (MAP_PRIVATE pages are the
+    /// process's own copy-on-write copies: they cannot be shared);
+    /// not_supported for a mapping of something other than a regular file
+    /// (a device, an anon_inode); no_such_process, zombie, or permission when
+    /// the map cannot be read; permission when every way was refused, the detail
+    /// naming each refusal (the capability for map_files, the ptrace rule for
+    /// pidfd_getfd, the file's mode for the path) and the hint what would allow one;
+    /// errno_value is the refusal's errno when one way applied (shared anonymous
+    /// memory: map_files only), 0 when several did (each clause names its errno).
+    /// The mapping is read from /proc at the time of the call: if the process
+    /// unmaps or replaces it meanwhile, the result is an error, never another file
+    /// (the device and inode are checked on the descriptor obtained).
+    /// Thread safe (no shared state); the returned object is not.
+    static Result<SharedMemory> from_process(pid_t pid, std::uint64_t address,
+                                             ShmAccess access = ShmAccess::read_only,
+                                             const Options& options = {});
+
     /// shm_unlink(name). Existing mappings stay valid. Errors name the segment.
     static Result<void> remove(std::string_view name);
 
@@ -121,6 +195,14 @@ class SharedMemory {
     bool created() const noexcept { return m_created; }
     /// What the mapping options really achieved.
     const ShmMapStatus& status() const noexcept { return m_status; }
+    /// For a segment made by from_process: the remote mapping and how it was
+    /// obtained; nullptr for every other segment.
+    const ShmOrigin* origin() const noexcept { return m_origin ? &*m_origin : nullptr; }
+    /// For a segment made by from_process: the local address of the byte that
+    /// `remote_address` shows in the origin process, or nullptr when that address
+    /// is outside the part mapped here ([start, start + size())) or this segment
+    /// was not made by from_process.
+    std::byte* local(std::uint64_t remote_address) const noexcept;
 
   private:
     struct Region;  // the Boost mapped_region, kept out of this header
@@ -139,6 +221,8 @@ class SharedMemory {
     Options m_options;
     ShmMapStatus m_status;
     bool m_created = false;
+    std::uint64_t m_map_offset = 0;     // file offset mapped at data() (from_process), else 0
+    std::optional<ShmOrigin> m_origin;  // set by from_process
 };
 
 /// One entry of /dev/shm and the processes that use it.
@@ -178,5 +262,18 @@ Result<UniqueFd> receive_fd(int socket);
 /// the target; on EPERM the error explains that rule, and when `pid` is given
 /// (it only labels the error) names the exact rule that refused (access.hpp).
 Result<UniqueFd> take_fd(int pidfd, int target_fd, pid_t pid = 0);
+
+/// Opens segment `name` without mapping it, for reading (or writing) it with
+/// pread(2)/pwrite(2), which a concurrent truncation by another process cannot
+/// turn into SIGBUS as a mapping access can. O_NONBLOCK and no O_CREAT: a FIFO
+/// someone put in /dev/shm does not block the open; anything but a regular file
+/// is refused (invalid_argument). No ownership check. Errors name the segment;
+/// EACCES says who owns it with which mode.
+Result<UniqueFd> open_segment_fd(std::string_view name, ShmAccess access = ShmAccess::read_only);
+
+/// pread(2) from `fd` at `offset` until `out` is full or the file ends; returns
+/// the bytes read (fewer than out.size() only at end of file). EINTR retried;
+/// `what` names the file in an error.
+Result<std::size_t> read_at(int fd, std::uint64_t offset, std::span<std::byte> out, std::string_view what);
 
 }  // namespace xproc
