@@ -37,7 +37,10 @@ bench: deps
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
 	cmake -S . -B $(BUILD) -DXPROC_BUILD_BENCH=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
-	$(BUILD)/bench/xpmap_bench --benchmark_counters_tabular=true
+	@rc=0; \
+	  $(BUILD)/bench/xpmap_bench --benchmark_counters_tabular=true || rc=1; \
+	  $(BUILD)/bench/ring_bench --benchmark_counters_tabular=true || rc=1; \
+	  exit $$rc
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

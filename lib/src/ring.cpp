@@ -226,15 +226,26 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+/// Our start time (clock ticks since boot), cached per process: a child forked after the
+/// parent used the ring has its own.
 std::uint64_t my_start_time() noexcept {
-    static const std::uint64_t start = [] {
-        auto self = Process::self();
-        if (!self) {
-            return std::uint64_t{0};
+    // One atomic word: pid (pid_max <= 2^22) in the top 22 bits, the start time in clock
+    // ticks (2^42 ticks at 100 Hz: over a thousand years) below.
+    constexpr int PID_SHIFT = 42;
+    constexpr std::uint64_t START_MASK = (std::uint64_t{1} << PID_SHIFT) - 1;
+    static std::atomic<std::uint64_t> cache{0};
+    const auto me = static_cast<std::uint64_t>(::getpid());
+    const std::uint64_t cached = cache.load(std::memory_order_relaxed);  // relaxed: one self-contained word
+    if ((cached >> PID_SHIFT) == me) {
+        return cached & START_MASK;
+    }
+    std::uint64_t start = 0;
+    if (auto self = Process::self()) {
+        if (auto st = self->start_time()) {
+            start = *st & START_MASK;
         }
-        auto st = self->start_time();
-        return st ? *st : std::uint64_t{0};
-    }();
+    }
+    cache.store((me << PID_SHIFT) | start, std::memory_order_relaxed);
     return start;
 }
 
@@ -281,6 +292,28 @@ PeerState check_peer(detail::PeerWatch& watch, pid_t pid, std::uint64_t start_ti
     return watch.state;
 }
 
+/// State of a single role. A holder that closes cleanly clears its start time, then its
+/// pid: a reader caught between the two may see a pid whose process has exited, so a
+/// `dead` verdict stands only if the pid is still there when read again.
+PeerState role_state(detail::PeerWatch& watch, std::int32_t& pid_field, std::uint64_t& start_field,
+                     std::chrono::nanoseconds interval) noexcept {
+    for (;;) {
+        // acquire: pairs with the holder's release store of its start time in take_role.
+        const pid_t pid = shared(pid_field).load(std::memory_order_acquire);
+        const std::uint64_t start = shared(start_field).load(std::memory_order_acquire);
+        const PeerState state = check_peer(watch, pid, start, interval);
+        if (state != PeerState::dead) {
+            return state;
+        }
+        const pid_t again = shared(pid_field).load(std::memory_order_acquire);
+        const std::uint64_t start_again = shared(start_field).load(std::memory_order_acquire);
+        if (again == pid && (start_again == start || start_again == 0)) {
+            return state;
+        }
+        watch = {};  // the role changed hands meanwhile: judge the new holder
+    }
+}
+
 /// Takes a single role (producer_pid / consumer_pid pair) in the header.
 Result<void> take_role(std::int32_t& pid_field, std::uint64_t& start_field, const char* role) {
     const pid_t me = ::getpid();
@@ -292,12 +325,11 @@ Result<void> take_role(std::int32_t& pid_field, std::uint64_t& start_field, cons
             const std::uint64_t holder_start = shared(start_field).load(std::memory_order_acquire);
             const PeerState state = holder == me ? PeerState::alive : peer_state(holder, holder_start);
             if (state == PeerState::alive) {
-                return fail(Error::make(ErrorKind::os, std::string("ring attach as ") + role,
-                                        std::string("the ") + role + " role is held by pid " +
-                                            std::to_string(holder) + (holder == me ? " (this process)" : ""),
-                                        holder)
-                                .with_hint("a ring has one " + std::string(role) +
-                                           "; stop that process, or use an mpsc/broadcast ring"));
+                Error e = Error::from_errno(EBUSY, std::string("ring attach as ") + role, holder);
+                e.detail = std::string("the ") + role + " role is held by pid " + std::to_string(holder) +
+                           (holder == me ? " (this process)" : "");
+                return fail(std::move(e).with_hint("a ring has one " + std::string(role) +
+                                                   "; stop that process, or use an mpsc/broadcast ring"));
             }
         }
         // acq_rel: on success our claim is ordered after the holder's state we checked.
@@ -442,6 +474,9 @@ WaitOutcome wait_loop(const WaitOptions& options, Timeout timeout, std::uint32_t
             next_check = now + options.liveness_interval;
             if (gone()) {
                 return WaitOutcome::peer_gone;
+            }
+            if (ready()) {  // gone() may have made progress (skipped a dead record, reserved)
+                return WaitOutcome::ready;
             }
         }
         if (deadline.passed(now)) {
@@ -862,10 +897,8 @@ PeerState RingProducer::consumer_state() noexcept {
     if (m_header == nullptr || m_kind == RingKind::broadcast) {
         return PeerState::none;
     }
-    // acquire: pairs with the consumer's release store of its start time in take_role.
-    const pid_t pid = shared(m_header->consumer_pid).load(std::memory_order_acquire);
-    const std::uint64_t start = shared(m_header->consumer_start_time).load(std::memory_order_acquire);
-    return check_peer(m_consumer, pid, start, m_wait.liveness_interval);
+    return role_state(m_consumer, m_header->consumer_pid, m_header->consumer_start_time,
+                      m_wait.liveness_interval);
 }
 
 WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) noexcept {
@@ -875,7 +908,10 @@ WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) n
     }
     if (timeout == NO_WAIT) {
         // A full ring whose consumer died is reported at once (rate-limited by the pidfd poll).
-        return consumer_state() == PeerState::dead ? WriteStatus::peer_gone : WriteStatus::full;
+        if (consumer_state() != PeerState::dead) {
+            return WriteStatus::full;
+        }
+        return try_reserve() ? WriteStatus::ok : WriteStatus::peer_gone;
     }
     // relaxed: statistics.
     shared(m_header->full_waits).fetch_add(1, std::memory_order_relaxed);
@@ -883,10 +919,17 @@ WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) n
     const WaitOutcome outcome = wait_loop(
         m_wait, timeout, &m_header->producer_waiting,
         [&] {
-            got = try_reserve();
+            got = got || try_reserve();
             return got;
         },
-        [&] { return consumer_state() == PeerState::dead; });
+        [&] {
+            if (consumer_state() != PeerState::dead) {
+                return false;
+            }
+            // The consumer may have made room just before it died or left: use it.
+            got = got || try_reserve();
+            return !got;
+        });
     switch (outcome) {
         case WaitOutcome::ready:
             return WriteStatus::ok;
@@ -1202,10 +1245,8 @@ PeerState RingConsumer::producer_state() noexcept {
         return PeerState::none;
     }
     if (m_kind != RingKind::mpsc) {
-        // acquire: pairs with the producer's release store of its start time in take_role.
-        const pid_t pid = shared(m_header->producer_pid).load(std::memory_order_acquire);
-        const std::uint64_t start = shared(m_header->producer_start_time).load(std::memory_order_acquire);
-        return check_peer(m_producer, pid, start, m_wait.liveness_interval);
+        return role_state(m_producer, m_header->producer_pid, m_header->producer_start_time,
+                          m_wait.liveness_interval);
     }
     const auto now = Clock::now();
     if (now < m_producer.next_check) {

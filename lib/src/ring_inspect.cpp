@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Reading a ring without taking part in it: snapshot_ring (for `xring stat`) and
 // check_ring (for `xring check`).
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -21,8 +24,22 @@ Error corrupt(std::string detail) {
     return Error::make(ErrorKind::corrupt, "ring inspect", std::move(detail));
 }
 
-/// The identity and geometry checks of attach, on a read-only view.
-Result<const ring::RingHeader*> header_of(std::span<const std::byte> memory) {
+/// The identity and geometry fields of a header, each read once: another process may change
+/// the segment while we look, so every decision and every memory access uses these copies.
+struct Identity {
+    std::uint32_t version;
+    std::uint64_t magic;
+    std::uint32_t header_size;
+    std::uint64_t capacity;
+    std::uint32_t max_record;
+    std::uint32_t kind;
+    std::uint32_t slots;
+    std::int32_t creator_pid;
+};
+
+/// Checks the memory holds a header and reads its identity; errors for "not a ring at all"
+/// (too small, no magic), "not ready" (version 0) and "another layout version".
+Result<Identity> identity_of(std::span<const std::byte> memory) {
     if (memory.size() < sizeof(ring::RingHeader)) {
         return fail(corrupt("segment of " + std::to_string(memory.size()) +
                             " bytes is smaller than a ring header (" +
@@ -32,25 +49,44 @@ Result<const ring::RingHeader*> header_of(std::span<const std::byte> memory) {
         return fail(
             Error::make(ErrorKind::invalid_argument, "ring inspect", "memory must be 128-byte aligned"));
     }
-    const auto* h = reinterpret_cast<const ring::RingHeader*>(memory.data());
-    if (h->magic != ring::RING_MAGIC) {
+    const auto& h = *reinterpret_cast<const ring::RingHeader*>(memory.data());
+    Identity id{};
+    // acquire: pairs with the creator's release store of version in format_ring(); the
+    // identity fields read below were written before it.
+    id.version = std::atomic_ref<const std::uint32_t>(h.version).load(std::memory_order_acquire);
+    id.magic = load(h.magic);
+    id.header_size = load(h.header_size);
+    id.capacity = load(h.capacity);
+    id.max_record = load(h.max_record);
+    id.kind = load(h.kind);
+    id.slots = load(h.slots);
+    id.creator_pid = load(h.creator_pid);
+    if (id.magic != ring::RING_MAGIC) {
         return fail(corrupt("not an xproc ring (no XPROCRNG magic at offset 0)"));
     }
-    const std::uint32_t version =
-        std::atomic_ref<const std::uint32_t>(h->version).load(std::memory_order_acquire);
-    if (version == 0) {
+    if (id.version == 0) {
         return fail(
             Error::from_errno(EAGAIN, "ring inspect").with_hint("the ring is being created; retry shortly"));
     }
-    if (version != ring::RING_LAYOUT_VERSION) {
-        return fail(corrupt("ring layout version " + std::to_string(version) +
+    if (id.version != ring::RING_LAYOUT_VERSION) {
+        return fail(corrupt("ring layout version " + std::to_string(id.version) +
                             ", this library reads version " + std::to_string(ring::RING_LAYOUT_VERSION)));
     }
-    if (h->header_size != sizeof(ring::RingHeader)) {
-        return fail(corrupt("header_size " + std::to_string(h->header_size) + ", expected " +
+    return id;
+}
+
+/// The identity and geometry checks of attach, on a read-only view.
+Result<Identity> header_of(std::span<const std::byte> memory) {
+    auto ir = identity_of(memory);
+    if (!ir) {
+        return ir;
+    }
+    const Identity& id = *ir;
+    if (id.header_size != sizeof(ring::RingHeader)) {
+        return fail(corrupt("header_size " + std::to_string(id.header_size) + ", expected " +
                             std::to_string(sizeof(ring::RingHeader))));
     }
-    const std::uint64_t cap = h->capacity;
+    const std::uint64_t cap = id.capacity;
     if (cap < ring::RING_MIN_CAPACITY || cap > ring::RING_MAX_CAPACITY || (cap & (cap - 1)) != 0) {
         return fail(corrupt("capacity " + std::to_string(cap) + " is not a power of two in range"));
     }
@@ -58,14 +94,14 @@ Result<const ring::RingHeader*> header_of(std::span<const std::byte> memory) {
         return fail(corrupt("capacity " + std::to_string(cap) + " runs past the end of the " +
                             std::to_string(memory.size()) + "-byte segment"));
     }
-    if (h->max_record == 0 || ring::record_size(h->max_record) > cap / 2) {
-        return fail(corrupt("max_record " + std::to_string(h->max_record) + " does not fit capacity " +
+    if (id.max_record == 0 || ring::record_size(id.max_record) > cap / 2) {
+        return fail(corrupt("max_record " + std::to_string(id.max_record) + " does not fit capacity " +
                             std::to_string(cap) + " / 2"));
     }
-    if (h->kind < 1 || h->kind > 3) {
-        return fail(corrupt("unknown ring kind " + std::to_string(h->kind)));
+    if (id.kind < 1 || id.kind > 3) {
+        return fail(corrupt("unknown ring kind " + std::to_string(id.kind)));
     }
-    return h;
+    return id;
 }
 
 PeerInfo peer_info(pid_t pid, std::uint64_t start) {
@@ -83,12 +119,12 @@ Result<RingSnapshot> snapshot_ring(std::span<const std::byte> memory) {
     if (!hr) {
         return fail(std::move(hr.error()));
     }
-    const ring::RingHeader& h = **hr;
+    const auto& h = *reinterpret_cast<const ring::RingHeader*>(memory.data());
     RingSnapshot s;
-    s.kind = static_cast<RingKind>(h.kind);
-    s.capacity = h.capacity;
-    s.max_record = h.max_record;
-    s.creator_pid = h.creator_pid;
+    s.kind = static_cast<RingKind>(hr->kind);
+    s.capacity = hr->capacity;
+    s.max_record = hr->max_record;
+    s.creator_pid = hr->creator_pid;
     s.head = load(h.head);
     s.tail = load(h.tail);
     s.consumer_waiting = load(h.consumer_waiting);
@@ -128,45 +164,172 @@ Result<RingSnapshot> snapshot_ring(std::span<const std::byte> memory) {
     return s;
 }
 
-Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
-    auto hr = header_of(memory);
-    if (!hr) {
-        return fail(std::move(hr.error()));
+namespace {
+
+std::string hex32(std::uint32_t v) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "0x%x", v);
+    return buf;
+}
+
+/// The parts of the header check_ring can judge field by field. Returns false when the
+/// data area cannot be located or walked (header_size, capacity): the walk is skipped.
+bool check_header(const ring::RingHeader& h, const Identity& id, std::size_t memory_size,
+                  std::vector<std::string>& problems) {
+    bool walkable = true;
+    if (id.header_size != sizeof(ring::RingHeader)) {
+        problems.push_back("header: header_size is " + std::to_string(id.header_size) + ", expected " +
+                           std::to_string(sizeof(ring::RingHeader)));
+        walkable = false;
     }
-    const ring::RingHeader& h = **hr;
+    const std::uint64_t cap = id.capacity;
+    if (cap < ring::RING_MIN_CAPACITY || cap > ring::RING_MAX_CAPACITY || (cap & (cap - 1)) != 0) {
+        problems.push_back("header: capacity " + std::to_string(cap) + " is not a power of two in [" +
+                           std::to_string(ring::RING_MIN_CAPACITY) + ", " +
+                           std::to_string(ring::RING_MAX_CAPACITY) + "]");
+        walkable = false;
+    } else if (memory_size - sizeof(ring::RingHeader) < cap) {
+        problems.push_back("header: capacity " + std::to_string(cap) + " runs past the end of the " +
+                           std::to_string(memory_size) + "-byte segment (the data area ends at " +
+                           std::to_string(sizeof(ring::RingHeader) + cap) + ")");
+        walkable = false;
+    } else if (id.max_record == 0 || ring::record_size(id.max_record) > cap / 2) {
+        problems.push_back("header: max_record " + std::to_string(id.max_record) +
+                           " must be >= 1 and its record at most capacity / 2 = " + std::to_string(cap / 2));
+    }
+    if (id.kind < 1 || id.kind > 3) {
+        problems.push_back("header: unknown ring kind " + std::to_string(id.kind) +
+                           " (1 spsc, 2 mpsc, 3 broadcast)");
+        walkable = false;
+    }
+    if (id.slots != ring::RING_SLOTS) {
+        problems.push_back("header: slots is " + std::to_string(id.slots) + ", expected " +
+                           std::to_string(ring::RING_SLOTS));
+    }
+    if (const std::int32_t pid = load(h.producer_pid); pid < 0) {
+        problems.push_back("roles: producer pid " + std::to_string(pid) + " is negative");
+    }
+    if (const std::int32_t pid = load(h.consumer_pid); pid < 0) {
+        problems.push_back("roles: consumer pid " + std::to_string(pid) + " is negative");
+    }
+    constexpr std::uint32_t KNOWN_BITS = ring::WAIT_SLEEPING | ring::WAIT_DOORBELL;
+    if (const std::uint32_t w = load(h.consumer_waiting); (w & ~KNOWN_BITS) != 0) {
+        problems.push_back("wait words: consumer_waiting " + hex32(w) + " has unknown bits");
+    }
+    if (const std::uint32_t w = load(h.producer_waiting); (w & ~KNOWN_BITS) != 0) {
+        problems.push_back("wait words: producer_waiting " + hex32(w) + " has unknown bits");
+    }
+    if (const std::int32_t fd = load(h.doorbell_fd); fd < -1) {
+        problems.push_back("wait words: doorbell_fd " + std::to_string(fd) +
+                           " is neither -1 nor a descriptor");
+    }
+    if (walkable && id.kind == static_cast<std::uint32_t>(RingKind::spsc)) {
+        if (const std::uint64_t hw = load(h.high_water); hw > cap) {
+            problems.push_back("counters: high_water " + std::to_string(hw) + " exceeds the capacity " +
+                               std::to_string(cap));
+        }
+    }
+    return walkable;
+}
+
+/// Peer slots: free, or held by a pid with a plausible claim / read position.
+void check_slots(const ring::RingHeader& h, RingKind kind, std::uint64_t cap, std::uint64_t tail,
+                 std::vector<std::string>& problems) {
+    for (std::size_t i = 0; i < ring::RING_SLOTS; ++i) {
+        const ring::PeerSlot& slot = h.slot[i];
+        const std::int32_t pid = load(slot.pid);
+        const std::string where = "peer slot " + std::to_string(i) + " (pid " + std::to_string(pid) + "): ";
+        if (pid < 0) {
+            problems.push_back(where + "negative pid");
+            continue;
+        }
+        if (pid == 0) {
+            continue;
+        }
+        if (kind == RingKind::spsc) {
+            problems.push_back(where +
+                               "held in an spsc ring (slots are for mpsc producers and broadcast readers)");
+            continue;
+        }
+        const std::uint64_t position = load(slot.position);
+        if (kind == RingKind::mpsc) {
+            const std::uint64_t claim = load(slot.claim_size);
+            if (claim != 0 && (claim % ring::RING_RECORD_ALIGN != 0 || claim > cap)) {
+                problems.push_back(where + "claim of " + std::to_string(claim) +
+                                   " bytes is not a multiple of 8 within the capacity " +
+                                   std::to_string(cap));
+            } else if (claim != 0 && position % ring::RING_RECORD_ALIGN != 0) {
+                problems.push_back(where + "claim position " + std::to_string(position) +
+                                   " is not a multiple of 8");
+            }
+        } else if (position > tail || position % ring::RING_RECORD_ALIGN != 0) {
+            problems.push_back(where + "read position " + std::to_string(position) +
+                               (position > tail ? " is past tail " + std::to_string(tail)
+                                                : std::string(" is not a multiple of 8")));
+        }
+    }
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
+    // Only what makes the memory "not a ring at all" (or unreadable by this version) is an
+    // error; every other inconsistency is a problem in the list.
+    auto ir = identity_of(memory);
+    if (!ir) {
+        return fail(std::move(ir.error()));
+    }
+    const Identity& id = *ir;
+    const auto& h = *reinterpret_cast<const ring::RingHeader*>(memory.data());
     std::vector<std::string> problems;
-    const auto kind = static_cast<RingKind>(h.kind);
-    const std::uint64_t cap = h.capacity;
+    const bool walkable = check_header(h, id, memory.size(), problems);
+    const auto kind = static_cast<RingKind>(id.kind);
+    const std::uint64_t cap = id.capacity;
+    const std::uint64_t tail = load(h.tail);
+    if (kind == RingKind::spsc || kind == RingKind::mpsc || kind == RingKind::broadcast) {
+        check_slots(h, kind, cap, tail, problems);
+    }
+    if (!walkable) {
+        return problems;
+    }
     const std::uint64_t mask = cap - 1;
     const std::byte* data = memory.data() + sizeof(ring::RingHeader);
-    const std::uint64_t tail = load(h.tail);
     std::uint64_t pos = load(h.head);
     if (kind == RingKind::broadcast) {
-        // Readers keep their own positions: check the last capacity bytes' worth that are
-        // still whole, starting from the oldest reader position that was not lapped.
+        // Readers keep their own positions (head is unused): check the records between the
+        // oldest reader position that was not overwritten and tail. The writer may be
+        // overwriting up to write_limit - capacity.
+        const std::uint64_t limit = load(h.write_limit);
+        if (limit < tail || limit - tail > cap) {
+            problems.push_back("positions: write_limit " + std::to_string(limit) + " is not within " +
+                               std::to_string(cap) + " bytes after tail " + std::to_string(tail));
+            return problems;
+        }
         pos = tail;
         for (const ring::PeerSlot& slot : h.slot) {
             const std::uint64_t p = load(slot.position);
-            if (load(slot.pid) != 0 && p <= tail && tail - p <= cap && p < pos) {
+            if (load(slot.pid) > 0 && p <= tail && limit - p <= cap && p % 8 == 0 && p < pos) {
                 pos = p;
             }
         }
     }
+    if (pos % 8 != 0 || tail % 8 != 0) {
+        problems.push_back("positions: head " + std::to_string(pos) + " tail " + std::to_string(tail) +
+                           " are not both multiples of 8");
+        return problems;
+    }
     if (pos > tail) {
-        problems.push_back("head " + std::to_string(pos) + " is past tail " + std::to_string(tail));
+        problems.push_back("positions: head " + std::to_string(pos) + " is past tail " +
+                           std::to_string(tail));
         return problems;
     }
     if (tail - pos > cap) {
-        problems.push_back("tail " + std::to_string(tail) + " is more than the capacity (" +
+        problems.push_back("positions: tail " + std::to_string(tail) + " is more than the capacity (" +
                            std::to_string(cap) + ") ahead of head " + std::to_string(pos));
         return problems;
     }
-    if (pos % 8 != 0 || tail % 8 != 0) {
-        problems.push_back("positions head " + std::to_string(pos) + " tail " + std::to_string(tail) +
-                           " are not multiples of 8");
-        return problems;
-    }
     std::uint64_t records = 0;
+    const std::uint64_t longest = std::min<std::uint64_t>(id.max_record, cap / 2);
     while (pos < tail) {
         const std::uint64_t index = pos & mask;
         ring::RecordHeader rec;
@@ -189,8 +352,8 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
                 }
                 break;
             case ring::RecordType::data:
-                if (rec.length > h.max_record) {
-                    bad = "longer than max_record " + std::to_string(h.max_record);
+                if (rec.length > longest) {
+                    bad = "longer than max_record " + std::to_string(id.max_record);
                 }
                 break;
             case ring::RecordType::padding:
@@ -211,6 +374,9 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
             default:
                 bad = "unknown record type";
         }
+        if (bad.empty() && rec.flags != 0) {
+            bad = "flags " + std::to_string(rec.flags) + " (must be 0)";
+        }
         if (bad.empty() && size > to_end) {
             bad = "crosses the end of the data area";
         }
@@ -218,16 +384,11 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
             bad = "extends past tail " + std::to_string(tail);
         }
         if (!bad.empty()) {
-            problems.push_back(where() + bad);
+            problems.push_back(where() + bad + "; the records after it cannot be found");
             return problems;
         }
         pos += size;
         ++records;
-    }
-    for (const ring::PeerSlot& slot : h.slot) {
-        if (load(slot.pid) < 0) {
-            problems.push_back("peer slot with negative pid " + std::to_string(load(slot.pid)));
-        }
     }
     return problems;
 }

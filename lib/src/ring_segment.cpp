@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "xproc/ring_segment.hpp"
 
+#include <unistd.h>
+#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -84,16 +86,36 @@ Result<RingSegment> RingSegment::create(std::string_view name, const RingConfig&
                                     std::to_string(ring_max_record_for(capacity)) + ")")
                         .with_hint("raise the capacity to at least twice the largest message"));
     }
-    auto shm = SharedMemory::create(name, ring_segment_size(capacity), config.mode, config.shm);
+    if (auto ok = SharedMemory::validate_name(name); !ok) {
+        return fail(std::move(ok.error()));
+    }
+    // Prepare the ring under a temporary name and rename it into place: an opener never
+    // sees an empty or half-formatted segment under `name`.
+    static std::atomic<unsigned> counter{0};
+    const std::string temporary = "/.xproc-new-" + std::to_string(::getpid()) + "-" +
+                                  std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+    auto shm = SharedMemory::create(temporary, ring_segment_size(capacity), config.mode, config.shm);
     if (!shm) {
-        return fail(std::move(shm.error()));
+        Error e = std::move(shm.error());
+        e.operation = "ring create(" + shown(name) + ")";
+        return fail(std::move(e));
     }
     auto formatted =
         format_ring(std::span<std::byte>(shm->data(), shm->size()), capacity, max_record, config.kind);
     if (!formatted) {
-        (void)SharedMemory::remove(name);
+        (void)SharedMemory::remove(temporary);
         Error e = std::move(formatted.error());
         e.operation = "ring create(" + shown(name) + ")";
+        return fail(std::move(e));
+    }
+    if (auto renamed = shm->rename(name); !renamed) {
+        (void)SharedMemory::remove(temporary);
+        Error e = std::move(renamed.error());
+        e.operation = "ring create(" + shown(name) + ")";
+        if (e.errno_value == EEXIST) {
+            e.detail = "a segment with this name exists";
+            e.hint = "remove it first (xring rm, xshm rm) or open it instead";
+        }
         return fail(std::move(e));
     }
     return RingSegment(std::move(*shm));

@@ -422,6 +422,25 @@ Result<void> SharedMemory::remove(std::string_view name) {
     return {};
 }
 
+Result<void> SharedMemory::rename(std::string_view new_name) {
+    if (auto ok = validate_name(new_name); !ok) {
+        return fail(std::move(ok.error()));
+    }
+    if (m_name.empty()) {
+        return fail(Error::make(ErrorKind::invalid_argument, op("rename", std::string(new_name)),
+                                "an anonymous segment has no name to change"));
+    }
+    const std::string from = std::string(SHM_DIR) + m_name;
+    const std::string to = std::string(SHM_DIR) + std::string(new_name);
+    // RENAME_NOREPLACE: like O_EXCL, never replace someone's segment.
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+        const int err = errno;
+        return fail(Error::from_errno(err, op("rename", m_name + " to " + std::string(new_name))));
+    }
+    m_name = std::string(new_name);
+    return {};
+}
+
 Result<void> SharedMemory::resize(std::size_t new_size) {
     const std::string what = m_name.empty() ? std::string("anonymous segment") : m_name;
     if (!m_fd.valid()) {

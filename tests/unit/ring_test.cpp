@@ -878,7 +878,7 @@ TEST(Ring, a_role_held_by_a_live_process_is_refused_with_its_pid) {
     auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
     auto second = RingProducer::attach(seg.bytes());
     ASSERT_FALSE(second.has_value());
-    EXPECT_EQ(second.error().errno_value, 0);
+    EXPECT_EQ(second.error().errno_value, EBUSY);
     EXPECT_NE(second.error().message().find("held by pid " + std::to_string(::getpid())), std::string::npos)
         << second.error().message();
     auto c = RingConsumer::attach(seg.bytes()).value();

@@ -5,7 +5,9 @@
 /// programs use. `RingSegment` owns the mapping; producers and consumers attach to it
 /// (see ring.hpp) and must not outlive it.
 ///
-///   auto seg = xproc::RingSegment::create("/prices", {.capacity = 1 << 20}).value();
+///   xproc::RingConfig config;
+///   config.capacity = 1 << 20;
+///   auto seg = xproc::RingSegment::create("/prices", config).value();
 ///   auto out = seg.producer().value();
 ///   out.write(xproc::as_bytes("hello"), std::chrono::seconds(1));
 ///

@@ -179,6 +179,11 @@ class SharedMemory {
     SharedMemory& operator=(const SharedMemory&) = delete;
     ~SharedMemory();
 
+    /// Renames the segment (renameat2 in /dev/shm with RENAME_NOREPLACE: an existing
+    /// name is never replaced, EEXIST). Prepare a segment under a temporary name, then
+    /// rename it: openers never see it half-initialised. Mappings stay valid.
+    Result<void> rename(std::string_view new_name);
+
     /// Changes the segment's size (ftruncate) and remaps it: `data()` may move,
     /// pointers into the old mapping are invalid afterwards. Other processes keep
     /// their mapping at its old size. Refused for a read-only segment.

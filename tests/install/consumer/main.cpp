@@ -1,9 +1,12 @@
-// Uses the installed headers and library: counts its own mappings.
+// Uses the installed headers and library: counts its own mappings, and passes a value
+// through a Channel<T>.
+#include <xproc/channel.hpp>
 #include <xproc/maps.hpp>
 #include <xproc/process.hpp>
 
 #include <unistd.h>
 #include <cstdio>
+#include <string>
 
 int main() {
     auto map = xproc::read_maps(getpid());
@@ -12,6 +15,24 @@ int main() {
         std::fprintf(stderr, "consumer: %s\n", (!map ? map.error() : self.error()).message().c_str());
         return 1;
     }
-    std::printf("consumer ok: %zu mappings\n", map->size());
+    const std::string name = "/xproc-install-test-cpp-" + std::to_string(getpid());
+    auto channel = xproc::Channel<long>::create(name, 4);
+    (void)xproc::Channel<long>::remove(name);
+    if (!channel) {
+        std::fprintf(stderr, "consumer: %s\n", channel.error().message().c_str());
+        return 1;
+    }
+    auto tx = channel->sender();
+    auto rx = channel->receiver();
+    if (!tx || !rx || tx->send(42) != xproc::WriteStatus::ok) {
+        std::fprintf(stderr, "consumer: channel endpoints or send failed\n");
+        return 1;
+    }
+    auto got = rx->receive();
+    if (!got || got->value != 42) {
+        std::fprintf(stderr, "consumer: channel receive failed\n");
+        return 1;
+    }
+    std::printf("consumer ok: %zu mappings, a value through a channel\n", map->size());
     return map->empty() ? 1 : 0;
 }
