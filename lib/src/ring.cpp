@@ -226,6 +226,15 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+/// CLOCK_MONOTONIC at tick resolution: a few nanoseconds (no TSC read), good enough to
+/// rate-limit liveness checks made by non-blocking calls that find the ring full or empty.
+std::chrono::steady_clock::time_point coarse_now() noexcept {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) +
+                                                 std::chrono::nanoseconds(ts.tv_nsec));
+}
+
 /// Our start time (clock ticks since boot), cached per process: a child forked after the
 /// parent used the ring has its own.
 std::uint64_t my_start_time() noexcept {
@@ -257,7 +266,7 @@ PeerState check_peer(detail::PeerWatch& watch, pid_t pid, std::uint64_t start_ti
         watch = {};
         return PeerState::none;
     }
-    const auto now = Clock::now();
+    const auto now = coarse_now();
     if (watch.pid != pid || (start_time != 0 && watch.start_time != start_time)) {
         watch = {};
         watch.pid = pid;
@@ -1153,7 +1162,14 @@ Result<bool> RingConsumer::available(std::uint64_t pos) noexcept {
                                  std::to_string(m_capacity) + " bytes of head " + std::to_string(m_head)));
     }
     m_cached_tail = tail;
-    return tail != pos;
+    if (tail == pos) {
+        // Empty: while we poll tail, also fetch the line the next record header will be
+        // in, so that when the producer publishes, both misses overlap instead of the
+        // record's line being fetched only after the new tail was seen.
+        __builtin_prefetch(m_data + (pos & m_mask));
+        return false;
+    }
+    return true;
 }
 
 Result<RingConsumer::Record> RingConsumer::record_at(std::uint64_t pos) const noexcept {
@@ -1248,7 +1264,7 @@ PeerState RingConsumer::producer_state() noexcept {
         return role_state(m_producer, m_header->producer_pid, m_header->producer_start_time,
                           m_wait.liveness_interval);
     }
-    const auto now = Clock::now();
+    const auto now = coarse_now();
     if (now < m_producer.next_check) {
         return m_producer.state;
     }

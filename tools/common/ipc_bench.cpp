@@ -748,14 +748,19 @@ class IceoryxLink {
 /// harness does not change.
 class RingLink {
   public:
-    RingLink(Worker& w, bool zero_copy, std::size_t size)
-        : m_w(w), m_zero_copy(zero_copy), m_out(size), m_in(size + 64) {}
+    /// `blocking`: use the ring's waiting calls (the wait policy is in the attach options);
+    /// otherwise spin on the NO_WAIT forms.
+    RingLink(Worker& w, bool zero_copy, bool blocking, std::size_t size)
+        : m_w(w), m_zero_copy(zero_copy), m_blocking(blocking), m_out(size), m_in(size + 64) {}
 
     std::optional<RingProducer> producer;
     std::optional<RingConsumer> consumer;
 
     template <class Fill>
     bool send(std::size_t size, Fill&& fill) {
+        if (m_blocking) {
+            return send_blocking(size, fill);
+        }
         if (m_zero_copy) {
             for (;;) {
                 const Claim claim = producer->claim(size);
@@ -786,6 +791,9 @@ class RingLink {
 
     template <class Handler>
     bool receive(Handler&& handler) {
+        if (m_blocking) {
+            return receive_blocking(handler);
+        }
         if (m_zero_copy) {
             for (;;) {
                 auto n = consumer->poll(handler, 256);
@@ -818,8 +826,55 @@ class RingLink {
     }
 
   private:
+    template <class Fill>
+    bool send_blocking(std::size_t size, Fill& fill) {
+        if (m_zero_copy) {
+            const Claim claim = producer->claim(size, xproc::WAIT_FOREVER);
+            if (claim.status != WriteStatus::ok) [[unlikely]] {
+                return m_w.fail("ring claim: " + std::string(to_string(claim.status)));
+            }
+            fill(claim.buffer.data());
+            producer->commit(size);
+            return true;
+        }
+        fill(m_out.data());
+        const WriteStatus status =
+            producer->write(std::span<const std::byte>(m_out.data(), size), xproc::WAIT_FOREVER);
+        if (status != WriteStatus::ok) [[unlikely]] {
+            return m_w.fail("ring write: " + std::string(to_string(status)));
+        }
+        return true;
+    }
+
+    template <class Handler>
+    bool receive_blocking(Handler& handler) {
+        if (m_zero_copy) {
+            for (;;) {
+                auto ready = consumer->wait(xproc::WAIT_FOREVER);
+                if (!ready || *ready != ReadStatus::ok) [[unlikely]] {
+                    return m_w.fail("ring wait: " +
+                                    (ready ? std::string(to_string(*ready)) : ready.error().message()));
+                }
+                auto n = consumer->poll(handler, 256);
+                if (!n) [[unlikely]] {
+                    return m_w.fail("ring poll: " + n.error().message());
+                }
+                if (*n > 0) [[likely]] {
+                    return true;
+                }
+            }
+        }
+        auto r = consumer->read(m_in, xproc::WAIT_FOREVER);
+        if (!r || r->status != ReadStatus::ok) [[unlikely]] {
+            return m_w.fail("ring read: " + (r ? std::string(to_string(r->status)) : r.error().message()));
+        }
+        handler(std::span<const std::byte>(m_in.data(), r->length));
+        return true;
+    }
+
     Worker& m_w;
     bool m_zero_copy;
+    bool m_blocking;
     std::vector<std::byte> m_out;  // separate buffers: an echo sends what it has just read
     std::vector<std::byte> m_in;
 };
@@ -1031,8 +1086,63 @@ bool echo(Worker& w, Link& link, std::size_t size) {
     return w.out->errors == 0;
 }
 
+/// Idle, side A: hello, then nothing for `idle_seconds`, then one message carrying its send time.
+template <class Link>
+bool idle_send(Worker& w, Link& link, const Options& o, std::size_t size) {
+    const MessageTemplate m(size);
+    if (!link.send(size, [&](std::byte* d) { m.write(d, HELLO, HELLO); }) || !w.ready_and_wait()) {
+        return false;
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_seconds));
+    const std::int64_t sent = now_ns();
+    if (!link.send(size, [&](std::byte* d) { m.write(d, STOP, static_cast<std::uint64_t>(sent)); })) {
+        return false;
+    }
+    w.out->t_ns = sent;
+    return true;
+}
+
+std::int64_t cpu_ns() {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+/// Idle, side B: hello, then one blocking receive; reports the CPU it used while waiting.
+template <class Link>
+bool idle_receive(Worker& w, Link& link) {
+    if (!link.receive([](std::span<const std::byte>) {}) || !w.ready_and_wait()) {
+        return false;
+    }
+    const std::int64_t cpu_start = cpu_ns();
+    const std::int64_t start = now_ns();
+    bool stop = false;
+    if (!link.receive(
+            [&](std::span<const std::byte> m) { stop = m.size() >= 16 && get64(m.data()) == STOP; })) {
+        return false;
+    }
+    const std::int64_t end = now_ns();
+    if (!stop) {
+        return w.fail("idle: the message after the idle period was not the stop message");
+    }
+    w.out->t_ns = end;
+    w.out->count = static_cast<std::uint64_t>(cpu_ns() - cpu_start);  // CPU ns while waiting
+    w.out->samples = static_cast<std::uint64_t>(end - start);         // wall ns while waiting
+    return true;
+}
+
 template <class Link>
 bool play(Worker& w, const Case& c, const Options& o, Link& link) {
+    if (c.kind == Kind::idle) {
+        if (w.role == Role::b) {
+            return idle_receive(w, link);
+        }
+        const bool ok = idle_send(w, link, o, c.size);
+        if (ok) {
+            w.wait_for_peer();
+        }
+        return ok;
+    }
     if (w.role == Role::b) {
         return c.kind == Kind::throughput ? consume(w, link, c.size) : echo(w, link, c.size);
     }
@@ -1450,7 +1560,9 @@ bool make_resources(const Case& c, const Options& o, Resources& r, SetupError& e
             r.iox_runtime_b = unique_name("b");
             return true;
         case Transport::ring_copy:
-        case Transport::ring_zero_copy: {
+        case Transport::ring_zero_copy:
+        case Transport::ring_copy_adaptive:
+        case Transport::ring_zero_copy_adaptive: {
             // Zeroed memory: version 0 means "not ready" until the producing side formats it.
             const std::size_t one = (ring_segment_size(o.ring_capacity) + 4095) / 4096 * 4096;
             if (!r.shm.map(pp ? 2 * one : one, error.text)) {
@@ -1547,15 +1659,22 @@ bool run_iceoryx(Worker& w, const Case& c, const Options& o, Resources& r) {
 
 bool run_ring(Worker& w, const Case& c, const Options& o, Resources& r) {
     const bool a = w.role == Role::a;
-    const bool tp = c.kind == Kind::throughput;
-    RingLink link(w, c.transport == Transport::ring_zero_copy, c.size);
+    const bool tp = c.kind != Kind::ping_pong;  // idle is one way too
+    const bool zero_copy =
+        c.transport == Transport::ring_zero_copy || c.transport == Transport::ring_zero_copy_adaptive;
+    const bool adaptive =
+        c.transport == Transport::ring_copy_adaptive || c.transport == Transport::ring_zero_copy_adaptive;
+    const RingWait mode = adaptive ? RingWait::adaptive : o.ring_wait;
+    xproc::AttachOptions attach;
+    attach.wait.policy = mode == RingWait::blocking ? xproc::WaitPolicy::sleep : xproc::WaitPolicy::adaptive;
+    RingLink link(w, zero_copy, mode != RingWait::busy, c.size);
     // A produces into a2b (and consumes b2a for ping-pong); B the other way round. Each
     // producer formats its own ring here, in the side, as a user would: the supervisor never
     // touches the ring code, so nothing it might cache is inherited through fork.
     const std::span<std::byte> out = a ? r.ring_a2b : r.ring_b2a;
     const std::span<std::byte> in = a ? r.ring_b2a : r.ring_a2b;
     if (a || !tp) {
-        auto p = RingProducer::create(out, o.ring_capacity, o.ring_max_record);
+        auto p = RingProducer::create(out, o.ring_capacity, o.ring_max_record, xproc::RingKind::spsc, attach);
         if (!p) {
             return w.fail("ring create: " + p.error().message());
         }
@@ -1564,7 +1683,7 @@ bool run_ring(Worker& w, const Case& c, const Options& o, Resources& r) {
     if (!a || !tp) {
         const std::int64_t deadline = now_ns() + SETUP_SECONDS * 1'000'000'000;
         for (;;) {
-            auto q = RingConsumer::attach(in);
+            auto q = RingConsumer::attach(in, attach);
             if (q) {
                 link.consumer.emplace(std::move(*q));
                 break;
@@ -1629,6 +1748,8 @@ bool run_side(Worker& w, const Case& c, const Options& o, Resources& r) {
 #endif
         case Transport::ring_copy:
         case Transport::ring_zero_copy:
+        case Transport::ring_copy_adaptive:
+        case Transport::ring_zero_copy_adaptive:
             r.keep_only({});
             return run_ring(w, c, o, r);
         case Transport::atomic_ping_pong:
@@ -1836,9 +1957,14 @@ constexpr TransportInfo TRANSPORTS[] = {
      "ZeroMQ ipc:// (abstract socket), PUSH/PULL for throughput, PAIR for ping-pong"},
     {Transport::iceoryx, "iceoryx",
      "iceoryx 2 untyped publisher/subscriber, zero-copy loan, lossless (wait for subscriber), busy take()"},
-    {Transport::ring_copy, "ring_copy", "xproc ring copy API: try_write / try_read, busy spin"},
+    {Transport::ring_copy, "ring_copy",
+     "xproc ring copy API: try_write / try_read, busy spin (or as --ring-wait says)"},
     {Transport::ring_zero_copy, "ring_zero_copy",
-     "xproc ring zero-copy API: claim/commit, poll(handler, 256), busy spin"},
+     "xproc ring zero-copy API: claim/commit, poll(handler, 256), busy spin (or as --ring-wait says)"},
+    {Transport::ring_copy_adaptive, "ring_copy_adaptive",
+     "xproc ring copy API with adaptive waits: write / read(WAIT_FOREVER), spin 50 us then futex"},
+    {Transport::ring_zero_copy_adaptive, "ring_zero_copy_adaptive",
+     "xproc ring zero-copy API with adaptive waits: claim(WAIT_FOREVER), wait then poll"},
     {Transport::atomic_ping_pong, "atomic_ping_pong",
      "reference: two processes bounce a counter in one cache line (the floor for a round trip)"},
     {Transport::cache_line_stream, "cache_line_stream",
@@ -1942,7 +2068,15 @@ std::string_view describe(Transport transport) noexcept {
 }
 
 std::string_view to_string(Kind kind) noexcept {
-    return kind == Kind::throughput ? "throughput" : "ping_pong";
+    switch (kind) {
+        case Kind::throughput:
+            return "throughput";
+        case Kind::ping_pong:
+            return "ping_pong";
+        case Kind::idle:
+            return "idle";
+    }
+    return "?";
 }
 
 std::string_view to_string(RingWait wait) noexcept {
@@ -2000,6 +2134,9 @@ std::optional<RingWait> parse_ring_wait(std::string_view name) noexcept {
 }
 
 bool supports(Transport transport, Kind kind) noexcept {
+    if (kind == Kind::idle) {
+        return transport == Transport::ring_copy_adaptive || transport == Transport::ring_zero_copy_adaptive;
+    }
     if (transport == Transport::atomic_ping_pong) {
         return kind == Kind::ping_pong;
     }
@@ -2026,6 +2163,7 @@ Options quick_options() {
     o.round_trips = 2'000;
     o.warmup_round_trips = 200;
     o.ping_pong_max_seconds = 0.25;
+    o.idle_seconds = 0.2;
     o.timeout_seconds = 20;
     o.quick = true;
     return o;
@@ -2052,6 +2190,11 @@ std::vector<Case> default_cases(const Options& options) {
         if (supports(t, Kind::ping_pong)) {
             cases.push_back(
                 {t, Kind::ping_pong, t == Transport::atomic_ping_pong ? 64 : options.ping_pong_size});
+        }
+    }
+    for (const Transport t : transports) {
+        if (supports(t, Kind::idle)) {
+            cases.push_back({t, Kind::idle, options.ping_pong_size});
         }
     }
     return cases;
@@ -2096,6 +2239,19 @@ std::vector<Ratio> compute_ratios(std::span<const Measurement> ms) {
         median(Transport::ring_copy), median(Transport::atomic_ping_pong), 1.3, false);
     add("ring_zero_copy_rtt_vs_atomic", "ring zero-copy ping-pong vs bare atomic ping-pong, median RTT",
         median(Transport::ring_zero_copy), median(Transport::atomic_ping_pong), 1.3, false);
+    add("ring_adaptive_vs_busy", "ring copy API, adaptive vs busy waits, msgs/s at 64 B",
+        throughput(Transport::ring_copy_adaptive), throughput(Transport::ring_copy), 0.9, true);
+    add("ring_zero_copy_adaptive_vs_busy", "ring zero-copy batch, adaptive vs busy waits, msgs/s at 64 B",
+        throughput(Transport::ring_zero_copy_adaptive), throughput(Transport::ring_zero_copy), 0.9, true);
+    double idle_cpu = 0;
+    for (const Measurement& x : ms) {
+        if (x.what.kind == Kind::idle && x.status == Status::ok) {
+            idle_cpu = std::max(idle_cpu, x.idle_cpu_us_per_s);
+        }
+    }
+    // A ratio to 1 ms: the goal is under 1 ms of CPU per idle second.
+    add("ring_adaptive_idle_cpu", "ring adaptive waits: consumer CPU per idle second, in ms", idle_cpu, 1000,
+        1.0, false);
     return ratios;
 }
 
@@ -2118,9 +2274,9 @@ std::string format_table(const Report& report) {
         o.a_cpu >= 0 || o.b_cpu >= 0 ? printf_string("A on CPU %d, B on CPU %d", o.a_cpu, o.b_cpu).c_str()
                                      : "none",
         o.quick ? "; QUICK mode (small runs: numbers are indicative only)" : "");
-    out += printf_string("%-18s %5s | %10s %9s | %10s %10s %10s | %s\n", "transport", "size", "msgs/s",
+    out += printf_string("%-23s %5s | %10s %9s | %10s %10s %10s | %s\n", "transport", "size", "msgs/s",
                          "MB/s", "RTT median", "p99", "p99.9 ns", "notes");
-    out += std::string(18 + 1 + 5 + 3 + 10 + 1 + 9 + 3 + 32 + 3 + 6, '-') + "\n";
+    out += std::string(23 + 1 + 5 + 3 + 10 + 1 + 9 + 3 + 32 + 3 + 6, '-') + "\n";
 
     // One row per (transport, size), in the order first measured.
     std::vector<std::pair<Transport, std::size_t>> rows;
@@ -2134,12 +2290,20 @@ std::string format_table(const Report& report) {
     for (const auto& [t, size] : rows) {
         const Measurement* tp = nullptr;
         const Measurement* pp = nullptr;
+        const Measurement* idle = nullptr;
         for (const Measurement& m : report.measurements) {
             if (m.what.transport == t && m.what.size == size) {
-                (m.what.kind == Kind::throughput ? tp : pp) = &m;
+                (m.what.kind == Kind::throughput ? tp : m.what.kind == Kind::ping_pong ? pp : idle) = &m;
             }
         }
         std::string note_refs;
+        if (idle != nullptr && idle->status == Status::ok) {
+            notes.push_back(printf_string(
+                "%s idle: %.0f us of consumer CPU per idle second (%.2f s idle), "
+                "woken %.0f us after the next send",
+                std::string(to_string(t)).c_str(), idle->idle_cpu_us_per_s, idle->seconds, idle->wake_us));
+            note_refs += "[" + std::to_string(notes.size()) + "]";
+        }
         const auto cell = [&](const Measurement* m, const auto& ok_text) -> std::string {
             if (m == nullptr) {
                 return "-";
@@ -2149,8 +2313,8 @@ std::string format_table(const Report& report) {
             }
             return m->status == Status::unavailable ? "n/a" : "FAILED";
         };
-        for (const Measurement* m : {tp, pp}) {
-            if (m == nullptr) {
+        for (const Measurement* m : {tp, pp, idle}) {
+            if (m == nullptr || (m == idle && m->status == Status::ok && m->note.empty())) {
                 continue;
             }
             std::string text;
@@ -2175,7 +2339,7 @@ std::string format_table(const Report& report) {
             cell(pp, [](const Measurement& m) { return printf_string("%.0f", m.rtt_p99_ns); });
         const std::string p999 =
             cell(pp, [](const Measurement& m) { return printf_string("%.0f", m.rtt_p999_ns); });
-        out += printf_string("%-18s %5zu | %10s %9s | %10s %10s %10s | %s\n",
+        out += printf_string("%-23s %5zu | %10s %9s | %10s %10s %10s | %s\n",
                              std::string(to_string(t)).c_str(), size, msgs.c_str(), mbs.c_str(), med.c_str(),
                              p99.c_str(), p999.c_str(), note_refs.c_str());
     }
@@ -2188,10 +2352,13 @@ std::string format_table(const Report& report) {
     }
     out += "Goals (issue 3), from this run:\n";
     for (const Ratio& r : report.ratios) {
+        const bool in_ms = r.name.ends_with("_cpu");
         const std::string value = r.verdict == Verdict::not_measured ? "not measured"
+                                  : in_ms                            ? printf_string("%.3f ms", r.value)
                                   : r.goal < 1 && r.at_least         ? printf_string("%.0f%%", r.value * 100)
                                                                      : printf_string("%.2fx", r.value);
-        const std::string goal = r.goal < 1 && r.at_least
+        const std::string goal = in_ms ? printf_string("< %.0f ms", r.goal)
+                                 : r.goal < 1 && r.at_least
                                      ? printf_string(">= %.0f%%", r.goal * 100)
                                      : printf_string("%s %.1fx", r.at_least ? ">=" : "<=", r.goal);
         out += printf_string("  %-62s %12s   goal %-8s %s\n", r.description.c_str(), value.c_str(),
@@ -2238,7 +2405,11 @@ std::string format_json(const Report& report) {
                ", \"reason\": " + json_string(m.reason) + ", \"note\": " + json_string(m.note) +
                ", \"sequence_errors\": " + std::to_string(m.sequence_errors) +
                ", \"runs\": " + std::to_string(m.runs);
-        if (m.what.kind == Kind::throughput) {
+        if (m.what.kind == Kind::idle) {
+            out += ", \"seconds\": " + json_number(m.seconds) +
+                   ", \"idle_cpu_us_per_s\": " + json_number(m.idle_cpu_us_per_s) +
+                   ", \"wake_us\": " + json_number(m.wake_us);
+        } else if (m.what.kind == Kind::throughput) {
             out += ", \"messages\": " + std::to_string(m.messages) +
                    ", \"seconds\": " + json_number(m.seconds) +
                    ", \"messages_per_second\": " + json_number(m.messages_per_second) +
@@ -2468,11 +2639,6 @@ Measurement Session::Impl::run(const Case& c) {
         return give(Status::unavailable, "this build has no " + std::string(to_string(c.transport)) +
                                              " (its library was not found at configure time)");
     }
-    if ((c.transport == Transport::ring_copy || c.transport == Transport::ring_zero_copy) &&
-        o.ring_wait != RingWait::busy) {
-        return give(Status::unavailable, "ring wait mode " + std::string(to_string(o.ring_wait)) +
-                                             " is not wired into the harness yet");
-    }
     if (c.transport == Transport::iceoryx && !ensure_roudi()) {
         return give(Status::unavailable, "RouDi: " + roudi_status);
     }
@@ -2607,7 +2773,8 @@ Measurement Session::Impl::run(const Case& c) {
     // Go.
     go_write.reset();
     const std::int64_t run_deadline =
-        now_ns() + static_cast<std::int64_t>((o.timeout_seconds + o.seconds + o.ping_pong_max_seconds) * 1e9);
+        now_ns() + static_cast<std::int64_t>(
+                       (o.timeout_seconds + o.seconds + o.ping_pong_max_seconds + o.idle_seconds) * 1e9);
     while (!(a.reaped && b.reaped)) {
         a.try_reap();
         b.try_reap();
@@ -2645,6 +2812,17 @@ Measurement Session::Impl::run(const Case& c) {
     if (m.sequence_errors > 0) {
         return give(Status::failed, std::to_string(m.sequence_errors) +
                                         " sequence errors: " + (ra.error[0] != '\0' ? ra.error : rb.error));
+    }
+    if (c.kind == Kind::idle) {
+        const double waited_s = static_cast<double>(rb.samples) / 1e9;
+        if (waited_s <= 0) {
+            return give(Status::failed, "idle: no waiting time measured");
+        }
+        m.seconds = waited_s;
+        m.idle_cpu_us_per_s = static_cast<double>(rb.count) / 1e3 / waited_s;
+        m.wake_us = static_cast<double>(rb.t_ns - ra.t_ns) / 1e3;
+        m.status = Status::ok;
+        return m;
     }
     if (c.kind == Kind::throughput) {
         m.messages = rb.count;

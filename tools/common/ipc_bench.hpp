@@ -49,21 +49,23 @@ namespace xproc::ipc_bench {
 
 /// The ways of moving messages that the harness knows.
 enum class Transport : std::uint8_t {
-    pipe,               ///< pipe(2): one write(2) per message; the reader reads up to 64 KiB at a time
-    unix_stream,        ///< socketpair(AF_UNIX, SOCK_STREAM): like pipe
-    unix_seqpacket,     ///< socketpair(AF_UNIX, SOCK_SEQPACKET): one send/recv per message
-    posix_mq,           ///< mq_open(3): mq_send / mq_receive, msgsize = message size
-    boost_mq,           ///< boost::interprocess::message_queue (mutex + condition in shared memory)
-    zeromq,             ///< ZeroMQ over ipc:// (abstract socket): PUSH/PULL, PAIR for ping-pong
-    iceoryx,            ///< iceoryx 2 untyped publisher/subscriber, zero-copy loan, busy polling; needs RouDi
-    ring_copy,          ///< xproc ring, copy API: try_write / try_read
-    ring_zero_copy,     ///< xproc ring, zero-copy API: claim/commit, poll(handler, 256)
+    pipe,            ///< pipe(2): one write(2) per message; the reader reads up to 64 KiB at a time
+    unix_stream,     ///< socketpair(AF_UNIX, SOCK_STREAM): like pipe
+    unix_seqpacket,  ///< socketpair(AF_UNIX, SOCK_SEQPACKET): one send/recv per message
+    posix_mq,        ///< mq_open(3): mq_send / mq_receive, msgsize = message size
+    boost_mq,        ///< boost::interprocess::message_queue (mutex + condition in shared memory)
+    zeromq,          ///< ZeroMQ over ipc:// (abstract socket): PUSH/PULL, PAIR for ping-pong
+    iceoryx,         ///< iceoryx 2 untyped publisher/subscriber, zero-copy loan, busy polling; needs RouDi
+    ring_copy,       ///< xproc ring, copy API: try_write / try_read
+    ring_zero_copy,  ///< xproc ring, zero-copy API: claim/commit, poll(handler, 256)
+    ring_copy_adaptive,       ///< ring_copy with the ring's adaptive waits (spin, then futex sleep)
+    ring_zero_copy_adaptive,  ///< ring_zero_copy with the ring's adaptive waits
     atomic_ping_pong,   ///< reference: two processes bounce a counter in one cache line (ping-pong only)
     cache_line_stream,  ///< reference: 64-byte lines with a per-line sequence, one consumer position
                         ///< (throughput only, size 64: the most any ring can move)
 };
 
-inline constexpr std::array<Transport, 11> ALL_TRANSPORTS{
+inline constexpr std::array<Transport, 13> ALL_TRANSPORTS{
     Transport::pipe,
     Transport::unix_stream,
     Transport::unix_seqpacket,
@@ -73,6 +75,8 @@ inline constexpr std::array<Transport, 11> ALL_TRANSPORTS{
     Transport::iceoryx,
     Transport::ring_copy,
     Transport::ring_zero_copy,
+    Transport::ring_copy_adaptive,
+    Transport::ring_zero_copy_adaptive,
     Transport::atomic_ping_pong,
     Transport::cache_line_stream,
 };
@@ -81,15 +85,15 @@ inline constexpr std::array<Transport, 11> ALL_TRANSPORTS{
 enum class Kind : std::uint8_t {
     throughput,  ///< messages per second, one way
     ping_pong,   ///< round-trip latency
+    idle,        ///< adaptive rings only: CPU the consumer burns waiting on an idle ring, and its wake-up
 };
 
-/// How the ring transports wait for room or data. Only `busy` is implemented so far (spin with
-/// a pause instruction); the others are reported as unavailable until the ring's blocking calls
-/// are wired in.
+/// How the plain ring transports (ring_copy, ring_zero_copy) wait for room or data; the
+/// *_adaptive transports always use `adaptive`, so one run compares both.
 enum class RingWait : std::uint8_t {
-    busy,      ///< spin on try_write / try_read / claim / poll
-    blocking,  ///< the ring's own blocking calls (futex sleep)
-    adaptive,  ///< spin, then sleep
+    busy,      ///< spin on try_write / try_read / claim / poll (NO_WAIT calls)
+    blocking,  ///< the ring's blocking calls with WaitPolicy::sleep (futex at once)
+    adaptive,  ///< the ring's blocking calls with WaitPolicy::adaptive (spin, then futex)
 };
 
 std::string_view to_string(Transport transport) noexcept;
@@ -118,6 +122,8 @@ struct Options {
     std::uint64_t round_trips = 50'000;
     std::uint64_t warmup_round_trips = 1'000;
     double ping_pong_max_seconds = 2.0;
+    /// Idle: how long the consumer of an adaptive ring waits for the one message.
+    double idle_seconds = 1.0;
     RingWait ring_wait = RingWait::busy;
     std::uint64_t ring_capacity = std::uint64_t{1} << 20;  ///< data area of each ring, a power of two
     std::uint32_t ring_max_record = 4096;
@@ -179,6 +185,9 @@ struct Measurement {
     double rtt_p999_ns = 0;
     double rtt_max_ns = 0;
     double rtt_mean_ns = 0;
+    // Idle (adaptive rings).
+    double idle_cpu_us_per_s = 0;       ///< consumer CPU time per second of waiting, microseconds
+    double wake_us = 0;                 ///< from the send after the idle period to its receipt
     std::uint64_t sequence_errors = 0;  ///< wrong length, order, loss or duplicate (any makes it failed)
     unsigned runs = 0;                  ///< runs made (Options::repetitions); the numbers are the best one's
 };
