@@ -149,7 +149,9 @@ Result<Attached> attach_segment(std::span<std::byte> memory, const char* op = "r
     // acquire: pairs with the other side's release store of its position (commit / release).
     const std::uint64_t head = shared(header->head).load(std::memory_order_acquire);
     const std::uint64_t tail = shared(header->tail).load(std::memory_order_acquire);
-    if (!positions_valid(head, tail, capacity)) {
+    const bool broadcast = header->kind == static_cast<std::uint32_t>(RingKind::broadcast);
+    // Broadcast has no shared head (readers keep their own): only tail's alignment is checkable.
+    if (broadcast ? tail % ring::RING_RECORD_ALIGN != 0 : !positions_valid(head, tail, capacity)) {
         return fail(corrupt("positions head " + std::to_string(head) + " tail " + std::to_string(tail) +
                             " are inconsistent with capacity " + std::to_string(capacity)));
     }
@@ -666,6 +668,15 @@ Result<RingProducer> RingProducer::attach(std::span<std::byte> memory, const Att
         // The tail may have moved between validation and taking the role (a previous holder
         // that died is no longer writing). acquire: pairs with its release store of tail.
         p.m_tail = shared(p.m_header->tail).load(std::memory_order_acquire);
+        p.m_cached_head = shared(p.m_header->head).load(std::memory_order_acquire);
+        // Validated again: the segment may have changed since attach_segment() looked.
+        const bool valid = p.m_kind == RingKind::broadcast
+                               ? p.m_tail % ring::RING_RECORD_ALIGN == 0
+                               : positions_valid(p.m_cached_head, p.m_tail, p.m_capacity);
+        if (!valid) {
+            return fail(corrupt("positions head " + std::to_string(p.m_cached_head) + " tail " +
+                                std::to_string(p.m_tail) + " changed to inconsistent values during attach"));
+        }
         if (p.m_kind == RingKind::broadcast) {
             // A writer that died mid-record left write_limit past tail; start clean there.
             shared(p.m_header->write_limit).store(p.m_tail, std::memory_order_relaxed);
@@ -771,6 +782,9 @@ bool RingProducer::reserve_mpsc(std::uint64_t size) noexcept {
     // relaxed: a stale tail only makes the CAS fail.
     std::uint64_t t = shared(m_header->tail).load(std::memory_order_relaxed);
     for (;;) {
+        if (t % ring::RING_RECORD_ALIGN != 0) {
+            return false;  // a corrupt tail: never claim from it (the caller times out)
+        }
         const std::uint64_t index = t & m_mask;
         const std::uint64_t to_end = m_capacity - index;
         const std::uint64_t padding = size <= to_end ? 0 : to_end;
@@ -1076,6 +1090,10 @@ Result<RingConsumer> RingConsumer::attach(std::span<std::byte> memory, const Att
         // store of tail.
         c.m_head = shared(c.m_header->tail).load(std::memory_order_acquire);
         c.m_cached_tail = c.m_head;
+        if (c.m_head % ring::RING_RECORD_ALIGN != 0) {
+            return fail(
+                corrupt("tail " + std::to_string(c.m_head) + " changed to an unaligned value during attach"));
+        }
         c.m_scratch.resize(c.m_max_record);
         if (c.m_slot >= 0) {
             shared(c.m_header->slot[c.m_slot].position).store(c.m_head, std::memory_order_relaxed);
@@ -1085,6 +1103,12 @@ Result<RingConsumer> RingConsumer::attach(std::span<std::byte> memory, const Att
         // left between validation and now).
         c.m_head = shared(c.m_header->head).load(std::memory_order_acquire);
         c.m_cached_tail = c.m_head;
+        // Validated again: the segment may have changed since attach_segment() looked.
+        const std::uint64_t tail = shared(c.m_header->tail).load(std::memory_order_acquire);
+        if (!positions_valid(c.m_head, tail, c.m_capacity)) {
+            return fail(corrupt("positions head " + std::to_string(c.m_head) + " tail " +
+                                std::to_string(tail) + " changed to inconsistent values during attach"));
+        }
     }
     return c;
 }
