@@ -458,7 +458,10 @@ WaitOutcome wait_loop(const WaitOptions& options, Timeout timeout, std::uint32_t
             if (i % 64 == 0) {
                 now = Clock::now();
                 if (deadline.passed(now)) {
-                    return WaitOutcome::timed_out;
+                    if (gone()) {
+                        return WaitOutcome::peer_gone;
+                    }
+                    return ready() ? WaitOutcome::ready : WaitOutcome::timed_out;
                 }
                 if (now >= next_check) {
                     next_check = now + options.liveness_interval;
@@ -491,7 +494,13 @@ WaitOutcome wait_loop(const WaitOptions& options, Timeout timeout, std::uint32_t
             }
         }
         if (deadline.passed(now)) {
-            return WaitOutcome::timed_out;
+            // Callers that wait in slices shorter than the liveness interval must still
+            // learn that the peer died (the check is rate-limited, not skipped).
+            // gone() may have made progress (reserved room, skipped a record): re-check.
+            if (gone()) {
+                return WaitOutcome::peer_gone;
+            }
+            return ready() ? WaitOutcome::ready : WaitOutcome::timed_out;
         }
         const auto slice = std::min<std::chrono::nanoseconds>(deadline.left(now), next_check - now);
         futex_wait(word, announced, std::max(slice, std::chrono::nanoseconds(1000)));

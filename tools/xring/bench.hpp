@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file bench.hpp
+/// `xring bench`: the ring against the usual IPC mechanisms, through the shared harness
+/// tools/common/ipc_bench.hpp.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace xring {
+
+struct BenchOptions {
+    bool quick = false;
+    bool json = false;
+    std::vector<std::string> transports;  ///< empty: all
+    std::uint64_t messages = 0;           ///< 0: run for a time
+    std::vector<std::size_t> sizes;       ///< empty: the harness's default
+    bool throughput_only = false;
+};
+
+int run_bench(const BenchOptions& options);
+
+}  // namespace xring
