@@ -1495,8 +1495,14 @@ Result<ReadResult> RingConsumer::read_broadcast(std::span<std::byte> buffer, boo
     // acquire: pairs with the writer's release store of tail; records before it are whole
     // unless the writer has lapped us since (checked below).
     const std::uint64_t tail = shared(m_header->tail).load(std::memory_order_acquire);
-    auto lapped = [&]() -> ReadResult {
+    auto lapped = [&]() -> Result<ReadResult> {
         const std::uint64_t now = shared(m_header->tail).load(std::memory_order_acquire);
+        if (now < pos || now % ring::RING_RECORD_ALIGN != 0) {
+            // Resuming at a bad tail would read headers off the record grid (and off the end).
+            return fail(corrupt_read("broadcast tail " + std::to_string(now) +
+                                     " is not an 8-aligned position after reader position " +
+                                     std::to_string(pos)));
+        }
         const std::uint64_t lost = now - pos;
         m_head = now;
         m_lapped_bytes += lost;

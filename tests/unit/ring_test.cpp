@@ -1247,6 +1247,17 @@ TEST(Ring, broadcast_wait_reports_a_lapped_reader_as_ready_not_corrupt) {
     EXPECT_EQ(r.read(buf)->status, ReadStatus::lapped);
 }
 
+TEST(Ring, broadcast_reader_never_resumes_at_an_unaligned_tail_after_a_lap) {
+    Segment seg(1024);
+    auto w = RingProducer::create(seg.bytes(), 1024, 100, RingKind::broadcast).value();
+    auto r = RingConsumer::attach(seg.bytes()).value();
+    seg.header().tail = 1024 + 1020;  // more than a lap ahead, and off the 8-byte grid
+    std::vector<std::byte> buf(128);
+    auto res = r.read(buf);
+    ASSERT_FALSE(res.has_value());
+    EXPECT_EQ(res.error().kind, ErrorKind::corrupt);
+}
+
 TEST(Ring, broadcast_reader_detects_being_overwritten_while_reading) {
     Segment seg(1024);
     auto w = RingProducer::create(seg.bytes(), 1024, 100, RingKind::broadcast).value();
