@@ -715,6 +715,7 @@ RingProducer& RingProducer::operator=(RingProducer&& other) noexcept {
     m_claim_len = other.m_claim_len;
     m_claim_start = other.m_claim_start;
     m_claimed = std::exchange(other.m_claimed, false);
+    m_unpublished = std::exchange(other.m_unpublished, false);
     m_role = std::exchange(other.m_role, false);
     m_slot = std::exchange(other.m_slot, -1);
     m_fast_fence = other.m_fast_fence;
@@ -740,6 +741,7 @@ void RingProducer::close() noexcept {
     if (m_claimed) {
         abort();
     }
+    flush();
     if (m_role) {
         if (m_kind == RingKind::mpsc) {
             leave_slot(m_header, m_slot);
@@ -835,7 +837,7 @@ bool RingProducer::reserve_mpsc(std::uint64_t size) noexcept {
     }
 }
 
-void RingProducer::publish(std::uint64_t length, RecordType type) noexcept {
+void RingProducer::publish(std::uint64_t length, RecordType type, bool now) noexcept {
     const RecordHeader rec{static_cast<std::uint32_t>(length), static_cast<std::uint16_t>(type), 0};
     if (m_kind == RingKind::mpsc) {
         // The per-record commit. release: pairs with the consumer's acquire load of the
@@ -846,14 +848,33 @@ void RingProducer::publish(std::uint64_t length, RecordType type) noexcept {
             // committed header) or no claim; both are handled.
             shared(m_header->slot[m_slot].claim_size).store(0, std::memory_order_relaxed);
         }
-    } else {
-        std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
-        m_tail = m_claim_pos + ring::record_size(length);
-        // release: pairs with the consumer's acquire load of tail in available(); the padding,
-        // record header and payload written above are visible to it.
-        shared(m_header->tail).store(m_tail, std::memory_order_release);
+        wake_consumer();
+        return;
     }
+    std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
+    m_tail = m_claim_pos + ring::record_size(length);
+    if (now) {
+        publish_tail();
+    } else {
+        m_unpublished = true;
+    }
+}
+
+void RingProducer::publish_tail() noexcept {
+    m_unpublished = false;
+    // release: pairs with the consumer's acquire load of tail in available(); the padding,
+    // record headers and payloads written before are visible to it.
+    shared(m_header->tail).store(m_tail, std::memory_order_release);
+    // relaxed: statistics written only by the producer; readers need no ordering with data.
+    shared(m_header->messages).store(m_messages, std::memory_order_relaxed);
+    shared(m_header->bytes).store(m_bytes, std::memory_order_relaxed);
     wake_consumer();
+}
+
+void RingProducer::flush() noexcept {
+    if (m_unpublished) {
+        publish_tail();
+    }
 }
 
 void RingProducer::wake_consumer() noexcept {
@@ -911,15 +932,14 @@ void RingProducer::count_commit(std::uint64_t length) noexcept {
         }
         return;
     }
+    // Kept here; publish_tail() stores them in the segment with the tail.
     ++m_messages;
     m_bytes += length;
-    // relaxed: statistics written only by the producer; readers need no ordering with data.
-    shared(m_header->messages).store(m_messages, std::memory_order_relaxed);
-    shared(m_header->bytes).store(m_bytes, std::memory_order_relaxed);
     if (m_kind == RingKind::spsc) {
         const std::uint64_t used = m_tail - m_cached_head;  // an upper bound: head may have moved on
-        if (used > m_high_water) {
+        if (used > m_high_water) [[unlikely]] {
             m_high_water = used;
+            // relaxed: statistics.
             shared(m_header->high_water).store(m_high_water, std::memory_order_relaxed);
         }
     }
@@ -938,6 +958,8 @@ WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) n
     if (try_reserve()) {
         return WriteStatus::ok;
     }
+    // Full: records committed in a batch must be visible before anyone waits on them.
+    flush();
     if (timeout == NO_WAIT) {
         // A full ring whose consumer died is reported at once (rate-limited by the pidfd poll).
         if (consumer_state() != PeerState::dead) {
@@ -973,7 +995,7 @@ WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) n
     return WriteStatus::full;
 }
 
-Claim RingProducer::claim(std::size_t max_len, Timeout timeout) noexcept {
+Claim RingProducer::claim_slow(std::size_t max_len, Timeout timeout) noexcept {
     XPROC_ASSERT(m_header != nullptr);
     XPROC_ASSERT(!m_claimed);
     if (max_len > m_max_record) {
@@ -989,15 +1011,19 @@ Claim RingProducer::claim(std::size_t max_len, Timeout timeout) noexcept {
             std::span<std::byte>(m_data + (m_claim_pos & m_mask) + sizeof(RecordHeader), max_len)};
 }
 
-void RingProducer::commit(std::size_t length) noexcept {
+void RingProducer::note_high_water() noexcept {
+    m_high_water = m_tail - m_cached_head;  // an upper bound: head may have moved on
+    // relaxed: statistics.
+    shared(m_header->high_water).store(m_high_water, std::memory_order_relaxed);
+}
+
+void RingProducer::complete(std::size_t length, bool now) noexcept {
     XPROC_ASSERT(m_claimed);
     XPROC_ASSERT(length <= m_claim_len);
     m_claimed = false;
     if (m_kind == RingKind::mpsc && ring::record_size(length) != ring::record_size(m_claim_len)) {
-        // Other producers may have claimed after us: our record keeps its claimed size,
-        // the unused tail of it becomes... part of the record's alignment. Commit the
-        // record with its claimed length's size by splitting: data record, then a
-        // `skipped` filler for the rest.
+        // Other producers may have claimed after us, so the claim keeps its size: the data
+        // record, then a `skipped` filler for the unused rest.
         const std::uint64_t used = ring::record_size(length);
         const std::uint64_t rest = ring::record_size(m_claim_len) - used;
         const RecordHeader filler{static_cast<std::uint32_t>(rest - sizeof(RecordHeader)),
@@ -1006,8 +1032,10 @@ void RingProducer::commit(std::size_t length) noexcept {
         shared(*header_word(m_data, (m_claim_pos + used) & m_mask))
             .store(pack(filler), std::memory_order_release);
     }
-    publish(length, RecordType::data);
+    // Counted first: publish_tail() stores the counters with the tail.
+    m_tail = m_kind == RingKind::mpsc ? m_tail : m_claim_pos + ring::record_size(length);
     count_commit(length);
+    publish(length, RecordType::data, now);
 }
 
 void RingProducer::abort() noexcept {
@@ -1178,11 +1206,8 @@ void RingConsumer::close() noexcept {
     m_data = nullptr;
 }
 
-Result<bool> RingConsumer::available(std::uint64_t pos) noexcept {
+Result<bool> RingConsumer::refresh_tail(std::uint64_t pos) noexcept {
     XPROC_ASSERT(m_header != nullptr);
-    if (pos != m_cached_tail) {
-        return true;
-    }
     // acquire: pairs with the producer's release store of tail in publish() (MPSC: the
     // release CAS of a claim); SPSC records before tail are fully written.
     const std::uint64_t tail = shared(m_header->tail).load(std::memory_order_acquire);
@@ -1205,7 +1230,7 @@ Result<bool> RingConsumer::available(std::uint64_t pos) noexcept {
     return true;
 }
 
-Result<RingConsumer::Record> RingConsumer::record_at(std::uint64_t pos) const noexcept {
+Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) const noexcept {
     // Invariants kept by available(): pos and m_cached_tail are 8-aligned, pos < m_cached_tail,
     // so a whole record header lies before tail and before the end of the area.
     const std::uint64_t index = pos & m_mask;

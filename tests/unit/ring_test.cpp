@@ -325,6 +325,40 @@ TEST(Ring, commit_shorter_than_claim_publishes_actual_length) {
     EXPECT_EQ(read_string(c), "short");
 }
 
+TEST(Ring, batched_commits_are_published_together_by_flush_commit_or_a_full_claim) {
+    Segment seg(256);
+    auto p = RingProducer::create(seg.bytes(), 256, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    for (char ch : std::string("ab")) {
+        const xproc::Claim cl = p.claim(1);
+        ASSERT_EQ(cl.status, WriteStatus::ok);
+        cl.buffer[0] = static_cast<std::byte>(ch);
+        p.commit_batched(1);
+    }
+    EXPECT_EQ(seg.header().tail, 0u);  // nothing published yet
+    EXPECT_EQ(read_string(c), "<empty>");
+    p.flush();
+    EXPECT_EQ(seg.header().tail, 32u);  // one store for both
+    EXPECT_EQ(seg.header().messages, 2u);
+    EXPECT_EQ(read_string(c), "a");
+    EXPECT_EQ(read_string(c), "b");
+    // A claim that finds the ring full publishes the batch first, so the consumer can
+    // make room.
+    const std::string big(100, 'x');
+    xproc::Claim cl = p.claim(100);
+    ASSERT_EQ(cl.status, WriteStatus::ok);
+    std::memcpy(cl.buffer.data(), big.data(), big.size());
+    p.commit_batched(100);
+    cl = p.claim(100);
+    ASSERT_EQ(cl.status, WriteStatus::ok);
+    p.commit_batched(100);
+    EXPECT_EQ(p.claim(100).status, WriteStatus::full);
+    EXPECT_EQ(read_string(c), big);
+    // close() publishes what is left.
+    p.close();
+    EXPECT_EQ(read_string(c).size(), 100u);
+}
+
 TEST(Ring, poll_delivers_a_batch_in_place_and_releases_it_with_one_store) {
     Segment seg(4096);
     auto p = RingProducer::create(seg.bytes(), 4096, 64).value();

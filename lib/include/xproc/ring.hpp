@@ -39,6 +39,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
@@ -227,9 +228,44 @@ class RingProducer {
     /// again before commit/abort is a programming error).
     /// `full` when there is no room within the timeout; `too_large` when max_len >
     /// max_record; `peer_gone` when the consumer died while we waited.
-    Claim claim(std::size_t max_len, Timeout timeout = NO_WAIT) noexcept;
-    /// Publishes the claimed record with `length` <= the claimed size bytes of payload.
-    void commit(std::size_t length) noexcept;
+    Claim claim(std::size_t max_len, Timeout timeout = NO_WAIT) noexcept {
+        // Fast path (inline): SPSC, room in the cached view, no wrap. Everything else,
+        // including every error and assertion, goes through claim_slow().
+        if (m_kind == RingKind::spsc && !m_claimed && max_len <= m_max_record) {
+            const std::uint64_t size = ring::record_size(max_len);
+            const std::uint64_t index = m_tail & m_mask;
+            if (size <= m_capacity - index && m_tail - m_cached_head <= m_capacity - size) [[likely]] {
+                m_claim_pos = m_tail;
+                m_claim_len = max_len;
+                m_claimed = true;
+                return {WriteStatus::ok,
+                        std::span<std::byte>(m_data + index + sizeof(ring::RecordHeader), max_len)};
+            }
+        }
+        return claim_slow(max_len, timeout);
+    }
+    /// Publishes the claimed record (and any batched before it) with `length` <= the
+    /// claimed size bytes of payload.
+    void commit(std::size_t length) noexcept {
+        if (complete_fast(length)) [[likely]] {
+            publish_tail();
+            return;
+        }
+        complete(length, true);
+    }
+    /// Completes the claimed record without publishing it yet: the batch API. The consumer
+    /// sees batched records at the next commit(), flush(), end of stream or close(), or
+    /// when a claim finds the ring full, with one store of tail for the whole batch (MPSC:
+    /// the same as commit, each record is committed on its own).
+    void commit_batched(std::size_t length) noexcept {
+        if (complete_fast(length)) [[likely]] {
+            m_unpublished = true;
+            return;
+        }
+        complete(length, false);
+    }
+    /// Publishes the records completed by commit_batched().
+    void flush() noexcept;
     /// Drops the outstanding claim; nothing is published (MPSC: the space becomes a padding
     /// record, since other producers may have claimed after it).
     void abort() noexcept;
@@ -261,7 +297,29 @@ class RingProducer {
     /// Returns false when full (never for broadcast).
     bool reserve(std::uint64_t size) noexcept;
     bool reserve_mpsc(std::uint64_t size) noexcept;
-    void publish(std::uint64_t length, ring::RecordType type) noexcept;
+    void publish(std::uint64_t length, ring::RecordType type, bool now = true) noexcept;
+    /// Stores tail (release) and the counters, then wakes a sleeping consumer.
+    void publish_tail() noexcept;
+    void complete(std::size_t length, bool now) noexcept;
+    Claim claim_slow(std::size_t max_len, Timeout timeout) noexcept;
+    /// SPSC: writes the record header of the claim and advances our tail (not published).
+    bool complete_fast(std::size_t length) noexcept {
+        if (m_kind != RingKind::spsc || !m_claimed || length > m_claim_len) {
+            return false;
+        }
+        m_claimed = false;
+        const ring::RecordHeader rec{static_cast<std::uint32_t>(length),
+                                     static_cast<std::uint16_t>(ring::RecordType::data), 0};
+        std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
+        m_tail = m_claim_pos + ring::record_size(length);
+        ++m_messages;
+        m_bytes += length;
+        if (m_tail - m_cached_head > m_high_water) [[unlikely]] {
+            note_high_water();
+        }
+        return true;
+    }
+    void note_high_water() noexcept;
     /// Blocks until reserve(size) succeeds, the timeout passes or the consumer is gone.
     WriteStatus reserve_waiting(std::uint64_t size, Timeout timeout) noexcept;
     /// After publishing: wakes a consumer that announced it sleeps.
@@ -281,6 +339,7 @@ class RingProducer {
     std::uint64_t m_claim_len = 0;    ///< payload bytes claimed
     std::uint64_t m_claim_start = 0;  ///< MPSC: start of our claim (padding included)
     bool m_claimed = false;
+    bool m_unpublished = false;    ///< records completed by commit_batched() but not published yet
     bool m_role = false;           ///< we hold the producer role / a slot
     int m_slot = -1;               ///< MPSC: our slot index
     bool m_fast_fence = false;     ///< membarrier available: no full fence on the publish path
@@ -384,10 +443,33 @@ class RingConsumer {
     RingConsumer() noexcept = default;
     /// Ensures a record is readable at `pos`: returns false when empty (reloading tail
     /// when the cached copy says empty). Errors: corrupt tail.
-    Result<bool> available(std::uint64_t pos) noexcept;
+    Result<bool> available(std::uint64_t pos) noexcept {
+        if (pos != m_cached_tail) [[likely]] {
+            return true;
+        }
+        return refresh_tail(pos);
+    }
+    /// available()'s slow path: reloads and validates tail.
+    Result<bool> refresh_tail(std::uint64_t pos) noexcept;
     /// Reads and validates the record header at `pos` (known to be before tail). MPSC: an
     /// uncommitted record reads as `uncommitted` (not an error).
-    Result<Record> record_at(std::uint64_t pos) const noexcept;
+    Result<Record> record_at(std::uint64_t pos) const noexcept {
+        // Fast path (inline): an SPSC data record that passes every check.
+        if (m_kind == RingKind::spsc) {
+            const std::uint64_t index = pos & m_mask;
+            ring::RecordHeader rec;
+            std::memcpy(&rec, m_data + index, sizeof rec);
+            const std::uint64_t size = ring::record_size(rec.length);
+            if (rec.type == static_cast<std::uint16_t>(ring::RecordType::data) &&
+                rec.length <= m_max_record && size <= m_capacity - index && size <= m_cached_tail - pos)
+                [[likely]] {
+                return Record{ring::RecordType::data, rec.length, size,
+                              m_data + index + sizeof(ring::RecordHeader)};
+            }
+        }
+        return record_at_slow(pos);
+    }
+    Result<Record> record_at_slow(std::uint64_t pos) const noexcept;
     /// Publishes m_head (release), MPSC: after zeroing [from, m_head).
     void release(std::uint64_t from) noexcept;
     /// After releasing: wakes producers that announced they sleep.
