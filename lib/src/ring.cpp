@@ -260,6 +260,36 @@ std::uint64_t my_start_time() noexcept {
     return start;
 }
 
+/// The state of (pid, start_time), as peer_state(); when `pinned` is given and the process
+/// is alive with that start time, its pidfd is kept there for later cheap checks.
+PeerState identify_peer(pid_t pid, std::uint64_t start_time, std::optional<Process>* pinned) noexcept {
+    if (pid <= 0) {
+        return PeerState::none;
+    }
+    auto proc = Process::open(pid);
+    if (!proc) {
+        // ESRCH: gone. Anything else (EPERM cannot happen for pidfd_open): assume alive
+        // rather than take over a role that may be held.
+        return proc.error().kind == ErrorKind::no_such_process ? PeerState::dead : PeerState::alive;
+    }
+    if (!proc->alive()) {
+        return PeerState::dead;  // exited: a zombie waiting to be reaped
+    }
+    if (start_time != 0) {
+        auto st = proc->start_time();
+        if (st && *st != start_time) {
+            return PeerState::dead;  // the pid was reused by another process
+        }
+        if (!st && st.error().kind == ErrorKind::no_such_process) {
+            return PeerState::dead;
+        }
+        if (st && pinned != nullptr) {
+            pinned->emplace(std::move(*proc));  // verified: this pidfd is that process
+        }
+    }
+    return PeerState::alive;
+}
+
 /// Liveness of the holder of a role, cached in `watch` (a pidfd once identified) and
 /// re-checked at most twice per `interval`.
 PeerState check_peer(detail::PeerWatch& watch, pid_t pid, std::uint64_t start_time,
@@ -273,20 +303,9 @@ PeerState check_peer(detail::PeerWatch& watch, pid_t pid, std::uint64_t start_ti
         watch = {};
         watch.pid = pid;
         watch.start_time = start_time;
-        watch.state = peer_state(pid, start_time);
-        if (watch.state == PeerState::alive && start_time != 0) {
-            if (auto proc = Process::open(pid)) {
-                // The pidfd pins this pid; check it is still the same process.
-                auto st = proc->start_time();
-                if (st && *st == start_time) {
-                    watch.process.emplace(std::move(*proc));
-                } else {
-                    watch.state = PeerState::dead;
-                }
-            } else {
-                watch.state = PeerState::dead;
-            }
-        }
+        // With a known start time the pidfd is kept: it pins the pid, so later checks
+        // only poll it.
+        watch.state = identify_peer(pid, start_time, start_time != 0 ? &watch.process : nullptr);
         watch.next_check = now + interval / 2;
         return watch.state;
     }
@@ -567,28 +586,7 @@ std::string_view to_string(PeerState state) noexcept {
 }
 
 PeerState peer_state(pid_t pid, std::uint64_t start_time) noexcept {
-    if (pid <= 0) {
-        return PeerState::none;
-    }
-    auto proc = Process::open(pid);
-    if (!proc) {
-        // ESRCH: gone. Anything else (EPERM cannot happen for pidfd_open): assume alive
-        // rather than take over a role that may be held.
-        return proc.error().kind == ErrorKind::no_such_process ? PeerState::dead : PeerState::alive;
-    }
-    if (!proc->alive()) {
-        return PeerState::dead;  // exited: a zombie waiting to be reaped
-    }
-    if (start_time != 0) {
-        auto st = proc->start_time();
-        if (st && *st != start_time) {
-            return PeerState::dead;  // the pid was reused by another process
-        }
-        if (!st && st.error().kind == ErrorKind::no_such_process) {
-            return PeerState::dead;
-        }
-    }
-    return PeerState::alive;
+    return identify_peer(pid, start_time, nullptr);
 }
 
 Result<void> format_ring(std::span<std::byte> memory, std::uint64_t capacity, std::uint32_t max_record,

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "ring_internal.hpp"
 #include "xproc/ring.hpp"
 
 namespace xproc {
@@ -104,6 +105,16 @@ Result<Identity> header_of(std::span<const std::byte> memory) {
     return id;
 }
 
+/// Positions as every attach accepts them (broadcast has no shared head to compare).
+Result<void> check_positions(RingKind kind, std::uint64_t head, std::uint64_t tail, std::uint64_t capacity) {
+    if (kind != RingKind::broadcast &&
+        (head > tail || tail - head > capacity || head % 8 != 0 || tail % 8 != 0)) {
+        return fail(corrupt("positions head " + std::to_string(head) + " tail " + std::to_string(tail) +
+                            " are inconsistent with capacity " + std::to_string(capacity)));
+    }
+    return {};
+}
+
 PeerInfo peer_info(pid_t pid, std::uint64_t start) {
     PeerInfo p;
     p.pid = pid;
@@ -156,12 +167,19 @@ Result<RingSnapshot> snapshot_ring(std::span<const std::byte> memory) {
     s.consumer_wakeups = load(h.consumer_wakeups);
     s.skipped = load(h.skipped);
     s.lapped = load(h.lapped);
-    if (s.kind != RingKind::broadcast &&
-        (s.head > s.tail || s.tail - s.head > s.capacity || s.head % 8 != 0 || s.tail % 8 != 0)) {
-        return fail(corrupt("positions head " + std::to_string(s.head) + " tail " + std::to_string(s.tail) +
-                            " are inconsistent with capacity " + std::to_string(s.capacity)));
+    if (auto ok = check_positions(s.kind, s.head, s.tail, s.capacity); !ok) {
+        return fail(std::move(ok.error()));
     }
     return s;
+}
+
+Result<void> detail::check_ring_header(std::span<const std::byte> memory) {
+    auto hr = header_of(memory);
+    if (!hr) {
+        return fail(std::move(hr.error()));
+    }
+    const auto& h = *reinterpret_cast<const ring::RingHeader*>(memory.data());
+    return check_positions(static_cast<RingKind>(hr->kind), load(h.head), load(h.tail), hr->capacity);
 }
 
 namespace {

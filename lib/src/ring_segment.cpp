@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include "ring_internal.hpp"
+
 namespace xproc {
 
 namespace {
@@ -47,10 +49,10 @@ Result<void> validate(const SharedMemory& shm, std::string_view name) {
                    std::to_string(ring::RING_LAYOUT_VERSION);
         return fail(std::move(e).with_hint("use the same xproc version on both sides"));
     }
-    // The rest (geometry, positions) is checked by every attach.
-    auto snap = snapshot_ring(std::span<const std::byte>(shm.data(), shm.size()));
-    if (!snap) {
-        Error e = std::move(snap.error());
+    // The rest (geometry, positions) is checked again by every attach.
+    auto checked = detail::check_ring_header(std::span<const std::byte>(shm.data(), shm.size()));
+    if (!checked) {
+        Error e = std::move(checked.error());
         e.operation = op;
         return fail(std::move(e));
     }
