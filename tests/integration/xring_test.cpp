@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "child.hpp"
+#include "shm_name.hpp"
 #include "xproc/ring/layout.hpp"
 
 namespace {
@@ -73,24 +74,9 @@ bool one_error_line(const std::string& err) {
            std::count(err.begin(), err.end(), '\n') == 1;
 }
 
-/// A ring name unique to this run, removed (with anything else of that name) on both ends.
-class RingName {
-  public:
-    explicit RingName(const std::string& tag)
-        : m_name("/xproc-test-" + std::to_string(::getpid()) + "-xring-" + tag) {
-        ::shm_unlink(m_name.c_str());
-    }
-    ~RingName() { ::shm_unlink(m_name.c_str()); }
-    RingName(const RingName&) = delete;
-    RingName& operator=(const RingName&) = delete;
-    const std::string& str() const { return m_name; }
-    /// Without the leading slash (xring accepts both).
-    std::string bare() const { return m_name.substr(1); }
-    std::string path() const { return "/dev/shm" + m_name; }
-    bool exists() const { return ::access(path().c_str(), F_OK) == 0; }
-
-  private:
-    std::string m_name;
+/// A ring name unique to this run, `/xproc-test-<pid>-xring-<tag>`, removed before and after.
+struct RingName : xproc::test::ShmName {
+    explicit RingName(const std::string& tag) : ShmName("xring-" + tag) {}
 };
 
 /// Waits until `pred` holds or `timeout` passes; returns the last value of `pred`.

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "child.hpp"
+#include "shm_name.hpp"
 #include "xproc/shm.hpp"
 
 namespace {
@@ -78,29 +79,7 @@ bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
 
-/// A segment name unique to this run, `/xproc-test-<pid>-<suffix>`, removed
-/// before and after the test (even when it fails).
-class ShmName {
-  public:
-    explicit ShmName(const std::string& suffix)
-        : m_name("/xproc-test-" + std::to_string(::getpid()) + "-" + suffix) {
-        ::shm_unlink(m_name.c_str());
-    }
-    ~ShmName() { ::shm_unlink(m_name.c_str()); }
-    ShmName(const ShmName&) = delete;
-    ShmName& operator=(const ShmName&) = delete;
-    const std::string& str() const { return m_name; }
-    /// The name without its leading '/'.
-    std::string bare() const { return m_name.substr(1); }
-    std::string path() const { return "/dev/shm" + m_name; }
-    bool exists() const {
-        struct stat st {};
-        return ::stat(path().c_str(), &st) == 0;
-    }
-
-  private:
-    std::string m_name;
-};
+using xproc::test::ShmName;
 
 /// Creates `name` with `content` (mode 0600) through the library.
 void make_segment(const ShmName& name, const std::string& content, mode_t mode = 0600) {

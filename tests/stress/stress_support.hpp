@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "shm_name.hpp"
 #include "xproc/ring_segment.hpp"
 
 namespace xproc {
@@ -50,22 +51,7 @@ inline std::string ring_peer_path() {
     return std::string(XPROC_TARGETS_DIR) + "/ring_peer";
 }
 
-/// A shared-memory name unique to this run, `/xproc-test-<pid>-<what>`, removed on
-/// construction (a stale one) and destruction (even when the test failed).
-class ShmName {
-  public:
-    explicit ShmName(const std::string& what)
-        : m_name("/xproc-test-" + std::to_string(::getpid()) + "-" + what) {
-        (void)SharedMemory::remove(m_name);
-    }
-    ShmName(const ShmName&) = delete;
-    ShmName& operator=(const ShmName&) = delete;
-    ~ShmName() { (void)SharedMemory::remove(m_name); }
-    const std::string& str() const { return m_name; }
-
-  private:
-    std::string m_name;
-};
+using xproc::test::ShmName;
 
 /// A ring_peer process. Its stdout is a pipe read line by line with a timeout; its stderr
 /// is ours. The destructor kills (SIGKILL) and reaps it.

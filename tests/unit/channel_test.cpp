@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include "shm_name.hpp"
 
 namespace {
 
@@ -27,23 +28,7 @@ using xproc::ReadStatus;
 using xproc::WriteStatus;
 using Clock = std::chrono::steady_clock;
 
-/// A ring name unique to this run, `/xproc-test-<pid>-<suffix>`, removed before and
-/// after the test (even when it fails).
-class RingName {
-  public:
-    explicit RingName(const std::string& suffix)
-        : m_name("/xproc-test-" + std::to_string(::getpid()) + "-" + suffix) {
-        ::shm_unlink(m_name.c_str());
-    }
-    ~RingName() { ::shm_unlink(m_name.c_str()); }
-    RingName(const RingName&) = delete;
-    RingName& operator=(const RingName&) = delete;
-    const std::string& str() const { return m_name; }
-    operator std::string_view() const { return m_name; }
-
-  private:
-    std::string m_name;
-};
+using RingName = xproc::test::ShmName;
 
 /// A forked child running `body(ready_fd)`; it writes a byte to ready_fd once set up.
 /// The destructor kills (SIGKILL) and reaps it if it still runs.

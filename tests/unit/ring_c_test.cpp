@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "shm_name.hpp"
 #include "xproc/ring/layout.hpp"
 #include "xproc/ring_segment.hpp"
 
@@ -27,23 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-/// A ring name unique to this run, `/xproc-test-<pid>-<suffix>`, removed before and
-/// after the test (even when it fails).
-class RingName {
-  public:
-    explicit RingName(const std::string& suffix)
-        : m_name("/xproc-test-" + std::to_string(::getpid()) + "-" + suffix) {
-        ::shm_unlink(m_name.c_str());
-    }
-    ~RingName() { ::shm_unlink(m_name.c_str()); }
-    RingName(const RingName&) = delete;
-    RingName& operator=(const RingName&) = delete;
-    const char* c_str() const { return m_name.c_str(); }
-    const std::string& str() const { return m_name; }
-
-  private:
-    std::string m_name;
-};
+using RingName = xproc::test::ShmName;
 
 struct RingCloser {
     void operator()(xproc_ring* r) const { xproc_ring_close(r); }

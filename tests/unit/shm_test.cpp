@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "shm_name.hpp"
 #include "xproc/maps.hpp"
 #include "xproc/process.hpp"
 
@@ -34,23 +35,7 @@ using xproc::ErrorKind;
 using xproc::SharedMemory;
 using xproc::ShmAccess;
 
-/// A segment name unique to this run, `/xproc-test-<pid>-<suffix>`, removed
-/// before and after the test (even when it fails).
-class ShmName {
-  public:
-    explicit ShmName(const std::string& suffix)
-        : m_name("/xproc-test-" + std::to_string(::getpid()) + "-" + suffix) {
-        ::shm_unlink(m_name.c_str());
-    }
-    ~ShmName() { ::shm_unlink(m_name.c_str()); }
-    ShmName(const ShmName&) = delete;
-    ShmName& operator=(const ShmName&) = delete;
-    const std::string& str() const { return m_name; }
-    operator std::string_view() const { return m_name; }
-
-  private:
-    std::string m_name;
-};
+using xproc::test::ShmName;
 
 /// A forked child running `body`; its return value is written to a pipe the
 /// parent reads with `result()`, and becomes the exit status (0 = "ok"). The
