@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // ring_bench: the xproc ring next to pipes, Unix sockets, POSIX and Boost message queues,
 // ZeroMQ and iceoryx, and next to two hardware references, between two processes, in one run.
-// The measuring is done by the harness in tools/common (ipc_bench.hpp); this is its Google
+// The measuring is done by the harness in bench/ipc (ipc_bench.hpp); this is its Google
 // Benchmark front end. How to run it and read the results: bench/README.md.
 //
 // One benchmark per (kind, transport, size), each one harness measurement (Iterations(1),

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// xring bench: a front end of the IPC benchmark harness (tools/common/ipc_bench.hpp).
+// xring bench: a front end of the IPC benchmark harness (bench/ipc/ipc_bench.hpp).
 
 #include "bench.hpp"
 

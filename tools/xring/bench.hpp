@@ -2,7 +2,7 @@
 #pragma once
 /// @file bench.hpp
 /// `xring bench`: the ring against the usual IPC mechanisms, through the shared harness
-/// tools/common/ipc_bench.hpp.
+/// bench/ipc/ipc_bench.hpp.
 
 #include <cstddef>
 #include <cstdint>
