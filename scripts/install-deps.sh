@@ -16,6 +16,8 @@ PACKAGES=(
   libzmq3-dev           # ring benchmark peer: ZeroMQ ipc://
   iceoryx libiceoryx-posh-dev   # ring benchmark peer: iceoryx (iox-roudi daemon, posh library)
   procps                # pmap: the reference xpmap is compared against
+  libcap2-bin           # setcap: the no_new_privs + file capability access test
+  libedit-dev           # xpeek's line editing and history (BSD licence, unlike GNU readline's GPL)
   gdb
   python3               # a target kind in the integration tests
   groff-base man-db     # man pages are rendered by a test

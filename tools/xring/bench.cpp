@@ -27,6 +27,9 @@ int run_bench(const BenchOptions& options) {
         o.transports.push_back(*t);
     }
     o.messages = options.messages;
+    if (options.ping_size != 0) {
+        o.ping_pong_size = options.ping_size;
+    }
     if (!options.sizes.empty()) {
         o.throughput_sizes = options.sizes;
     }

@@ -17,6 +17,7 @@ struct BenchOptions {
     std::vector<std::string> transports;  ///< empty: all
     std::uint64_t messages = 0;           ///< 0: run for a time
     std::vector<std::size_t> sizes;       ///< empty: the harness's default
+    std::size_t ping_size = 0;            ///< ping-pong message size; 0: the harness's default
     bool throughput_only = false;
 };
 

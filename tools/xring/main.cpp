@@ -170,6 +170,12 @@ int main(int argc, char** argv) {
                      "Throughput message sizes in bytes (repeatable; 16..4096)")
         ->type_name("BYTES")
         ->check(CLI::Range(16, 4096));
+    bench
+        ->add_option("--ping-size", bench_options.ping_size,
+                     "Ping-pong message size in bytes (16..4096; default 56: with the ring's 8-byte "
+                     "record header, one cache line)")
+        ->type_name("BYTES")
+        ->check(CLI::Range(16, 4096));
     bench->add_flag("--throughput-only", bench_options.throughput_only,
                     "Only the throughput runs (no ping-pong, no idle measurement)");
 
