@@ -21,6 +21,12 @@
 #define PR_SET_VMA_ANON_NAME 0
 #endif
 
+// Globals for `make demo` to read from outside with xpeek (info address, x, find).
+extern "C" {
+[[gnu::used]] int tour_answer = 42;
+[[gnu::used]] char tour_motto[] = "memory seen from outside";
+}
+
 int main(int argc, char** argv) {
     const bool wait = argc > 1 && std::strcmp(argv[1], "--wait") == 0;
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make demo`: the tour of xproc on a fresh machine. Starts the example program
 # examples/memory_tour, which reads its own map through the library, then shows
-# its memory map through xpmap, the pmap-compatible tool.
+# its memory map through xpmap, the pmap-compatible tool, then peeks into its
+# memory with xpeek, gdb's memory commands without stopping it.
 set -euo pipefail
 BUILD=${1:-build}
 tour=$BUILD/examples/memory_tour
 xpmap=$BUILD/tools/xpmap/xpmap
 xring=$BUILD/tools/xring/xring
+xpeek=$BUILD/tools/xpeek/xpeek
 
 fifo=$(mktemp -u /tmp/xproc-demo.XXXXXX)
 mkfifo "$fifo"
@@ -46,4 +48,11 @@ print("   pipe (one write per message):          %6.2f M msgs/s" % (pipe / 1e6))
 print("   the ring moved them %.1fx faster" % (ring / pipe))
 ' "$json"
 echo
-echo "Next: 'make test' runs the whole suite; 'man -l man/xpmap.1', 'man -l man/xring.1' for every option."
+echo "== 5. xpeek -batch -ex CMD... $pid: gdb's memory commands on the running tour, which keeps running"
+echo "   (its globals tour_answer and tour_motto, then every copy of the motto's words)"
+echo
+"$xpeek" -batch -ex 'info address tour_answer' -ex 'x/dw &tour_answer' -ex 'x/s tour_motto' \
+  -ex 'find -all "seen from"' "$pid" | sed 's/^/   /'
+echo "   (state of $pid after the reads: $(awk '{print $3}' "/proc/$pid/stat"), as before: never stopped)"
+echo
+echo "Next: 'make test' runs the whole suite; 'man -l man/xpmap.1', 'man -l man/xpeek.1' for every option."

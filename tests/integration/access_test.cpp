@@ -16,10 +16,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
+#include <cinttypes>
 #include <climits>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -30,6 +33,7 @@
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using xproc::AccessMode;
 using xproc::AccessRule;
 using xproc::ErrorKind;
@@ -60,6 +64,65 @@ std::string setcap_advice() {
         s += "; file capabilities have no effect while no_new_privs is set, as it is for you";
     }
     return s + ")";
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const std::size_t nl = text.find('\n', start);
+        lines.push_back(text.substr(start, nl - start));
+        start = nl == std::string::npos ? text.size() : nl + 1;
+    }
+    return lines;
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+    for (const std::string& l : split_lines(text)) {
+        if (l == line) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string tracer_comm(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+    std::string comm;
+    std::getline(in, comm);
+    return comm;
+}
+
+/// The start of the first readable mapping of `pid` (read as root), 0 if none.
+std::uint64_t first_readable_address(pid_t pid) {
+    auto map = xproc::read_maps(pid);
+    if (!map) {
+        return 0;
+    }
+    for (const xproc::Mapping& m : *map) {
+        if (m.perms.read && m.name != "[vvar]" && m.name != "[vsyscall]") {
+            return m.start;
+        }
+    }
+    return 0;
+}
+
+/// process_vm_readv of one byte: "ok" or the errno name.
+std::string read_one_byte(pid_t pid, std::uint64_t address) {
+    char byte = 0;
+    iovec local{&byte, 1};
+    iovec remote{reinterpret_cast<void*>(address), 1};
+    return process_vm_readv(pid, &local, 1, &remote, 1, 0) == 1 ? "ok" : strerrorname_np(errno);
+}
+
+/// open(2) of /proc/PID/mem for reading: "ok" or the errno name.
+std::string open_proc_mem(pid_t pid) {
+    const int fd = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return strerrorname_np(errno);
+    }
+    close(fd);
+    return "ok";
 }
 
 /// What a forked child reported: its exit code and the lines it wrote.
@@ -334,17 +397,39 @@ TEST(AccessIntegration, existing_tracer_is_named) {
     close(fds[0]);
     ASSERT_EQ(ok, '1') << "PTRACE_SEIZE failed in the helper";
 
-    const auto v = explain_access(pid, AccessMode::attach);
+    const auto v = explain_access(pid, AccessMode::ptrace_attach);
     EXPECT_EQ(v.rule, AccessRule::already_traced);
     const std::string t = std::to_string(tracer);
     EXPECT_THAT(v.reason, HasSubstr("is already traced by process " + t + " ("));
     EXPECT_THAT(v.reason, HasSubstr("a process can have only one tracer"));
     EXPECT_THAT(v.how_to_allow, HasSubstr("detach the other tracer, process " + t));
     EXPECT_THAT(v.how_to_allow, HasSubstr("kill " + t));
-    // Reading the map does not need the tracer slot.
+    // Reading the map and the memory does not need the tracer slot.
     EXPECT_TRUE(explain_access(pid, AccessMode::read).allowed());
+    EXPECT_TRUE(explain_access(pid, AccessMode::attach).allowed());
+    EXPECT_TRUE(explain_access(pid, AccessMode::proc_mem).allowed());
 
-    // The kernel agrees: a second seize fails.
+    // The report names the tracer by pid and command in both modes, refusing only ptrace.
+    const std::string comm = tracer_comm(tracer);
+    ASSERT_FALSE(comm.empty());
+    const auto attach_report = xproc::explain_access_all(pid, AccessMode::attach);
+    EXPECT_TRUE(attach_report.verdict.allowed()) << attach_report.text();
+    EXPECT_TRUE(has_line(attach_report.text(), "  ok       tracer: traced by process " + t + " (" + comm +
+                                                   ") — memory access does not need the tracer slot"))
+        << attach_report.text();
+    const auto ptrace_report = xproc::explain_access_all(pid, AccessMode::ptrace_attach);
+    EXPECT_EQ(ptrace_report.verdict.rule, AccessRule::already_traced);
+    EXPECT_TRUE(has_line(ptrace_report.text(), "  REFUSES  tracer: traced by process " + t + " (" + comm +
+                                                   ") — one tracer at a time"))
+        << ptrace_report.text();
+    std::size_t refusals = 0;
+    for (const auto& rule : attach_report.rules) {
+        refusals += rule.allowed() ? 0 : 1;
+    }
+    EXPECT_EQ(refusals, 0u);
+
+    // The kernel agrees: the memory can be read while traced, but a second seize fails.
+    EXPECT_EQ(read_one_byte(pid, first_readable_address(pid)), "ok");
     EXPECT_EQ(ptrace(PTRACE_SEIZE, pid, nullptr, nullptr), -1);
     EXPECT_EQ(errno, EPERM);
 }
@@ -433,12 +518,407 @@ TEST(AccessIntegration, facts_about_ourselves_and_init) {
     std::ifstream yama("/proc/sys/kernel/yama/ptrace_scope");
     EXPECT_EQ(self->yama_ptrace_scope.has_value(), yama.good());
     EXPECT_TRUE(explain_access(getpid(), AccessMode::attach).allowed());
+    EXPECT_EQ(self->caller_file_caps.has_value(),
+              xproc::read_file_capabilities(self_exe().c_str()).has_value());
+    ASSERT_TRUE(self->proc_mem.has_value());
+    EXPECT_EQ(self->proc_mem->mode, 0600u);
+    EXPECT_EQ(self->proc_mem->uid, geteuid());
 
     auto init = xproc::gather_access_facts(1);
     ASSERT_TRUE(init) << init.error().message();
     EXPECT_FALSE(init->caller_is_ancestor);
     EXPECT_FALSE(init->zombie);
     EXPECT_FALSE(init->kernel_thread);
+}
+
+// ---------------------------------------------------------------------------
+// explain_access_all(): the whole report, against what the kernel does
+
+TEST(AccessReportIntegration, nobody_is_refused_a_root_process_by_the_uid_rule) {
+    REQUIRE_ROOT();
+    xproc::test::Child target({xproc::test::target_path("sleeper")});
+    ASSERT_TRUE(target.wait_for_line());
+    const pid_t pid = target.pid();
+    const std::uint64_t address = first_readable_address(pid);
+    ASSERT_NE(address, 0u);
+
+    const Report r = run_as_nobody([pid, address] {
+        std::vector<std::string> out;
+        const auto attach = xproc::explain_access_all(pid, AccessMode::attach);
+        out.push_back(std::string(xproc::to_string(attach.verdict.rule)));
+        out.push_back(std::string(xproc::to_string(explain_access(pid, AccessMode::ptrace_attach).rule)));
+        out.push_back(std::string(xproc::to_string(explain_access(pid, AccessMode::proc_mem).rule)));
+        out.push_back(read_one_byte(pid, address));
+        out.push_back(open_proc_mem(pid));
+        out.push_back(ptrace(PTRACE_SEIZE, pid, nullptr, nullptr) == 0 ? "ok" : strerrorname_np(errno));
+        out.push_back(std::to_string(getpid()));
+        for (const std::string& line : split_lines(attach.text())) {
+            out.push_back(line);
+        }
+        return out;
+    });
+    ASSERT_EQ(r.exit_code, 0);
+    ASSERT_GE(r.lines.size(), 8u);
+    EXPECT_EQ(r.lines[0], "uid_mismatch");
+    EXPECT_EQ(r.lines[1], "uid_mismatch");
+    EXPECT_EQ(r.lines[2], "proc_mem_permission");  // open(2) checks the file mode first
+    EXPECT_EQ(r.lines[3], "EPERM");                // process_vm_readv: the ptrace check
+    EXPECT_EQ(r.lines[4], "EACCES");               // open(/proc/PID/mem): the file mode
+    EXPECT_EQ(r.lines[5], "EPERM");
+    const std::string p = std::to_string(pid);
+    const std::vector<std::string> text(r.lines.begin() + 7, r.lines.end());
+    const std::vector<std::string> expected = {
+        "Access to process " + p +
+            " (sleeper) for memory access (PTRACE_MODE_ATTACH_REALCREDS: process_vm_readv; /proc/PID/mem "
+            "also "
+            "needs its file permission)",
+        "Caller: pid " + r.lines[6] + " (" + self_exe() +
+            "), uid r/e/s/fs 65534/65534/65534/65534, gid r/e/s/fs 65534/65534/65534/65534, CAP_SYS_PTRACE "
+            "in the "
+            "target's user namespace: no" +
+            (self_no_new_privs() ? ", no_new_privs set" : ""),
+        "  ok       process: live user-space process",
+        "  REFUSES  uids: caller ruid 65534, target ruid/euid/suid 0/0/0 — mismatch; no CAP_SYS_PTRACE",
+        "  REFUSES  gids: caller rgid 65534, target rgid/egid/sgid 0/0/0 — mismatch; no CAP_SYS_PTRACE",
+        "  ok       dumpable: yes",
+    };
+    ASSERT_GE(text.size(), expected.size() + 2);
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        EXPECT_EQ(text[i], expected[i]) << i;
+    }
+    EXPECT_TRUE(
+        has_line(r.lines.back(),
+                 "Verdict: refused by uid_mismatch: process " + p +
+                     " (sleeper) runs as uid 0 (real/effective/saved 0/0/0) and you are uid 65534 without "
+                     "CAP_SYS_PTRACE. To allow: run as root (`sudo <command>`) or " +
+                     setcap_advice() + "."))
+        << r.lines.back();
+    const std::string report = [&] {
+        std::string s;
+        for (const std::string& l : text) {
+            s += l + "\n";
+        }
+        return s;
+    }();
+    EXPECT_TRUE(
+        has_line(report, "  REFUSES  /proc/PID/mem: /proc/" + p +
+                             "/mem owner 0:0 (root:root) mode 0600; your fsuid 65534 is neither owner nor "
+                             "in its group — not readable; no CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE "
+                             "(process_vm_readv does not check it)"))
+        << report;
+    EXPECT_THAT(report, HasSubstr("\n  ok       yama: "));
+}
+
+TEST(AccessReportIntegration, nobody_may_access_its_own_child_in_every_mode) {
+    REQUIRE_ROOT();
+    // Opened as root: the build tree need not be searchable by nobody.
+    const int exe = open(xproc::test::target_path("sleeper").c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(exe, 0) << std::strerror(errno);
+    const Report r = run_as_nobody([exe] {
+        std::vector<std::string> out;
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) != 0) {
+            return std::vector<std::string>{"pipe2 failed"};
+        }
+        // exec makes the child dumpable again (changing ids made us non-dumpable).
+        const pid_t child = fork();
+        if (child == 0) {
+            dup2(fds[1], STDOUT_FILENO);
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            char arg0[] = "sleeper";
+            char* argv[] = {arg0, nullptr};
+            fexecve(exe, argv, environ);
+            _exit(127);
+        }
+        close(fds[1]);
+        char ready[16] = {};
+        (void)!read(fds[0], ready, sizeof ready - 1);
+        close(fds[0]);
+        for (AccessMode mode :
+             {AccessMode::read, AccessMode::attach, AccessMode::ptrace_attach, AccessMode::proc_mem}) {
+            const auto report = xproc::explain_access_all(child, mode);
+            out.push_back(std::string(xproc::to_string(mode)) + " " +
+                          std::string(xproc::to_string(report.verdict.rule)));
+            if (mode == AccessMode::attach) {
+                for (const std::string& line : split_lines(report.text())) {
+                    out.push_back(line);
+                }
+            }
+        }
+        out.push_back("open " + open_proc_mem(child));
+        out.push_back(std::string("seize ") +
+                      (ptrace(PTRACE_SEIZE, child, nullptr, nullptr) == 0 ? "ok" : strerrorname_np(errno)));
+        kill(child, SIGKILL);
+        waitpid(child, nullptr, 0);
+        return out;
+    });
+    close(exe);
+    ASSERT_EQ(r.exit_code, 0);
+    std::string all;
+    for (const std::string& l : r.lines) {
+        all += l + "\n";
+    }
+    EXPECT_TRUE(has_line(all, "read allowed")) << all;
+    EXPECT_TRUE(has_line(all, "attach allowed")) << all;
+    EXPECT_TRUE(has_line(all, "ptrace_attach allowed")) << all;
+    EXPECT_TRUE(has_line(all, "proc_mem allowed")) << all;
+    EXPECT_TRUE(
+        has_line(all, "  ok       uids: caller ruid 65534, target ruid/euid/suid 65534/65534/65534 — match"))
+        << all;
+    EXPECT_TRUE(has_line(all, "  ok       dumpable: yes")) << all;
+    EXPECT_THAT(all, HasSubstr("  ok       /proc/PID/mem: /proc/"));
+    EXPECT_THAT(all, HasSubstr("mode 0600; your fsuid 65534 is the owner — readable\n"));
+    EXPECT_THAT(all, Not(HasSubstr("REFUSES")));
+    EXPECT_TRUE(has_line(all, "open ok")) << all;
+    EXPECT_TRUE(has_line(all, "seize ok")) << all;
+}
+
+TEST(AccessReportIntegration, non_dumpable_target_is_refused_by_the_dumpable_rule) {
+    REQUIRE_ROOT();
+    NobodyTarget target("nondumpable");
+    ASSERT_TRUE(target.wait_ready());
+    const pid_t pid = target.pid();
+    const std::uint64_t address = first_readable_address(pid);
+    ASSERT_NE(address, 0u);
+
+    const Report r = run_as_nobody([pid, address] {
+        std::vector<std::string> out;
+        const auto report = xproc::explain_access_all(pid, AccessMode::attach);
+        out.push_back(std::string(xproc::to_string(report.verdict.rule)));
+        out.push_back(read_one_byte(pid, address));
+        out.push_back(open_proc_mem(pid));
+        for (const std::string& line : split_lines(report.text())) {
+            out.push_back(line);
+        }
+        return out;
+    });
+    ASSERT_EQ(r.exit_code, 0);
+    ASSERT_GE(r.lines.size(), 3u);
+    EXPECT_EQ(r.lines[0], "not_dumpable");
+    EXPECT_EQ(r.lines[1], "EPERM");
+    EXPECT_EQ(r.lines[2], "EACCES");
+    std::string all;
+    for (const std::string& l : r.lines) {
+        all += l + "\n";
+    }
+    EXPECT_TRUE(
+        has_line(all, "  ok       uids: caller ruid 65534, target ruid/euid/suid 65534/65534/65534 — match"))
+        << all;
+    EXPECT_TRUE(has_line(all, "  REFUSES  dumpable: no (its /proc files belong to root) — no CAP_SYS_PTRACE"))
+        << all;
+    // A non-dumpable process's /proc/PID/mem belongs to root.
+    EXPECT_THAT(all, HasSubstr("  REFUSES  /proc/PID/mem: /proc/" + std::to_string(pid) +
+                               "/mem owner 0:0 (root:root)"));
+    EXPECT_THAT(all, HasSubstr("\nVerdict: refused by not_dumpable: process " + std::to_string(pid) +
+                               " (nondumpable) is not dumpable"));
+}
+
+/// A temporary directory, removed with its contents by the destructor.
+class TempDir {
+  public:
+    TempDir() {
+        std::string templ = (std::filesystem::temp_directory_path() / "xproc-access-XXXXXX").string();
+        if (mkdtemp(templ.data()) != nullptr) {
+            m_path = templ;
+        }
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() {
+        if (!m_path.empty()) {
+            std::error_code ec;
+            std::filesystem::remove_all(m_path, ec);
+        }
+    }
+    const std::filesystem::path& path() const { return m_path; }
+
+  private:
+    std::filesystem::path m_path;
+};
+
+constexpr const char* HELPER_PID_ENV = "XPROC_ACCESS_HELPER_PID";
+constexpr const char* HELPER_ADDRESS_ENV = "XPROC_ACCESS_HELPER_ADDRESS";
+constexpr int HELPER_FD = 3;
+
+/// Not a test: the body of the helper that no_new_privs_withholds_a_file_capability runs
+/// from a copy of this binary that carries a file capability. Writes the attach report
+/// about $XPROC_ACCESS_HELPER_PID and what the kernel did to fd 3.
+TEST(AccessIntegrationHelper, DISABLED_report_to_fd_3) {
+    const char* pid_text = std::getenv(HELPER_PID_ENV);
+    const char* address_text = std::getenv(HELPER_ADDRESS_ENV);
+    if (pid_text == nullptr || address_text == nullptr) {
+        GTEST_SKIP() << "runs only as the helper of no_new_privs_withholds_a_file_capability";
+    }
+    const pid_t pid = static_cast<pid_t>(std::strtol(pid_text, nullptr, 10));
+    const std::uint64_t address = std::strtoull(address_text, nullptr, 16);
+    std::string out = xproc::explain_access_all(pid, AccessMode::attach).text();
+    out += "process_vm_readv " + read_one_byte(pid, address) + "\n";
+    out += "open " + open_proc_mem(pid) + "\n";
+    std::size_t done = 0;
+    while (done < out.size()) {
+        const ssize_t n = write(HELPER_FD, out.data() + done, out.size() - done);
+        ASSERT_GT(n, 0) << std::strerror(errno);
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+/// Runs the helper copy `exe` as uid 65534, with no_new_privs if asked; returns its fd 3 output.
+Report run_helper(const std::string& exe, pid_t target, std::uint64_t address, bool no_new_privs) {
+    Report report;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+        return report;
+    }
+    char address_text[32];
+    std::snprintf(address_text, sizeof address_text, "%" PRIx64, address);
+    const std::string pid_text = std::to_string(target);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (fds[1] == HELPER_FD) {
+            fcntl(HELPER_FD, F_SETFD, 0);
+        } else if (dup2(fds[1], HELPER_FD) != HELPER_FD) {
+            _exit(5);
+        }
+        const int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDOUT_FILENO);  // gtest's own chatter
+        setenv(HELPER_PID_ENV, pid_text.c_str(), 1);
+        setenv(HELPER_ADDRESS_ENV, address_text, 1);
+        if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+            _exit(6);
+        }
+        if (!drop_to_nobody()) {
+            _exit(3);
+        }
+        execl(exe.c_str(), exe.c_str(), "--gtest_also_run_disabled_tests",
+              "--gtest_filter=AccessIntegrationHelper.DISABLED_report_to_fd_3", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    close(fds[1]);
+    std::string text;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    report.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    report.lines = split_lines(text);
+    return report;
+}
+
+TEST(AccessReportIntegration, no_new_privs_withholds_a_file_capability) {
+    REQUIRE_ROOT();
+    if (std::system("command -v setcap >/dev/null 2>&1") != 0) {
+        GTEST_SKIP() << "setcap is not installed: scripts/install-deps.sh must install libcap2-bin";
+    }
+    TempDir dir;
+    ASSERT_FALSE(dir.path().empty()) << "mkdtemp: " << std::strerror(errno);
+    const std::string exe = (dir.path() / "xpeek-helper").string();
+    std::error_code ec;
+    std::filesystem::copy_file(self_exe(), exe, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
+    ASSERT_EQ(chmod(exe.c_str(), 0755), 0);
+    EXPECT_FALSE(xproc::read_file_capabilities(exe.c_str()).has_value());
+    if (std::system(("setcap cap_sys_ptrace+ep '" + exe + "'").c_str()) != 0) {
+        GTEST_SKIP() << "setcap cap_sys_ptrace+ep failed on " << exe
+                     << " (a file system without security xattrs?)";
+    }
+    const auto caps = xproc::read_file_capabilities(exe.c_str());
+    ASSERT_TRUE(caps.has_value());
+    EXPECT_EQ(caps->permitted, std::uint64_t{1} << 19);
+    EXPECT_TRUE(caps->effective);
+
+    xproc::test::Child target({xproc::test::target_path("sleeper")});
+    ASSERT_TRUE(target.wait_for_line());
+    const pid_t pid = target.pid();
+    const std::uint64_t address = first_readable_address(pid);
+    ASSERT_NE(address, 0u);
+    const std::string p = std::to_string(pid);
+
+    // With no_new_privs, exec does not grant the file capability: refused, and the report says why.
+    Report r = run_helper(exe, pid, address, true);
+    std::string all;
+    for (const std::string& l : r.lines) {
+        all += l + "\n";
+    }
+    ASSERT_EQ(r.exit_code, 0) << all;
+    EXPECT_TRUE(
+        has_line(all, "  REFUSES  file caps: " + exe +
+                          " has file capabilities cap_sys_ptrace+ep, but no_new_privs is set, so exec did "
+                          "not grant cap_sys_ptrace — you run without CAP_SYS_PTRACE"))
+        << all;
+    EXPECT_TRUE(has_line(all,
+                         "  REFUSES  uids: caller ruid 65534, target ruid/euid/suid 0/0/0 — mismatch; no "
+                         "CAP_SYS_PTRACE"))
+        << all;
+    EXPECT_THAT(all, HasSubstr(", CAP_SYS_PTRACE in the target's user namespace: no, no_new_privs set\n"));
+    EXPECT_THAT(all, HasSubstr("\nVerdict: refused by uid_mismatch: process " + p +
+                               " (sleeper) runs as uid 0 (real/effective/saved 0/0/0) and you are uid 65534 "
+                               "without CAP_SYS_PTRACE. To allow: run the tool without no_new_privs"));
+    EXPECT_TRUE(has_line(all, "process_vm_readv EPERM")) << all;
+
+    // Without it, the same file capability is granted: memory access works, and only the
+    // root-owned /proc/PID/mem still refuses (CAP_SYS_PTRACE does not override file modes).
+    r = run_helper(exe, pid, address, false);
+    all.clear();
+    for (const std::string& l : r.lines) {
+        all += l + "\n";
+    }
+    ASSERT_EQ(r.exit_code, 0) << all;
+    EXPECT_TRUE(has_line(all, "  ok       file caps: " + exe +
+                                  " has file capabilities cap_sys_ptrace+ep; no_new_privs is not set"))
+        << all;
+    EXPECT_TRUE(has_line(all,
+                         "  ok       uids: caller ruid 65534, target ruid/euid/suid 0/0/0 — mismatch; "
+                         "CAP_SYS_PTRACE overrides"))
+        << all;
+    EXPECT_TRUE(
+        has_line(all, "Verdict: allowed: nothing refuses: you have CAP_SYS_PTRACE over process " + p +
+                          " (sleeper); but /proc/" + p +
+                          "/mem refuses you (its file permission), so only process_vm_readv can read the "
+                          "memory"))
+        << all;
+    EXPECT_TRUE(has_line(all, "process_vm_readv ok")) << all;
+    EXPECT_TRUE(has_line(all, "open EACCES")) << all;
+}
+
+TEST(AccessReportIntegration, ptrace_attach_to_ourselves_is_refused) {
+    const auto report = xproc::explain_access_all(getpid(), AccessMode::ptrace_attach);
+    EXPECT_EQ(report.verdict.rule, AccessRule::own_process);
+    EXPECT_EQ(ptrace(PTRACE_SEIZE, getpid(), nullptr, nullptr), -1);  // the kernel agrees
+    EXPECT_EQ(errno, EPERM);
+    EXPECT_TRUE(xproc::explain_access_all(getpid(), AccessMode::attach).verdict.allowed());
+}
+
+TEST(AccessReportIntegration, missing_process_report) {
+    std::ifstream in("/proc/sys/kernel/pid_max");
+    pid_t pid_max = 0;
+    in >> pid_max;
+    ASSERT_GT(pid_max, 0);
+    const auto report = xproc::explain_access_all(pid_max, AccessMode::ptrace_attach);
+    EXPECT_EQ(report.verdict.rule, AccessRule::no_such_process);
+    ASSERT_EQ(report.rules.size(), 1u);
+    EXPECT_EQ(report.text(),
+              "Access to process " + std::to_string(pid_max) +
+                  " for ptrace attach (PTRACE_ATTACH/PTRACE_SEIZE: PTRACE_MODE_ATTACH_REALCREDS, one "
+                  "tracer at a time)\n  REFUSES  process: no such process\nVerdict: refused by "
+                  "no_such_process: process " +
+                  std::to_string(pid_max) +
+                  " does not exist (it exited and was reaped, or never existed). To allow: check the "
+                  "pid (e.g. `ps -p " +
+                  std::to_string(pid_max) + "`); it may have exited.\n");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -74,6 +75,9 @@ AccessVerdict read(const AccessFacts& f) {
 }
 AccessVerdict attach(const AccessFacts& f) {
     return diagnose(f, AccessMode::attach);
+}
+AccessVerdict ptrace_attach(const AccessFacts& f) {
+    return diagnose(f, AccessMode::ptrace_attach);
 }
 
 TEST(Diagnose, same_user_is_allowed_in_both_modes) {
@@ -430,7 +434,7 @@ TEST(Diagnose, already_traced_names_the_tracer) {
     AccessFacts f = user_facts();
     f.target.tracer_pid = 77;
     f.tracer_comm = "gdb";
-    AccessVerdict v = attach(f);
+    AccessVerdict v = ptrace_attach(f);
     EXPECT_EQ(v.rule, AccessRule::already_traced);
     EXPECT_EQ(
         v.reason,
@@ -440,7 +444,7 @@ TEST(Diagnose, already_traced_names_the_tracer) {
     EXPECT_THAT(v.how_to_allow, HasSubstr("kill 77"));
 
     f.tracer_comm.clear();
-    v = attach(f);
+    v = ptrace_attach(f);
     EXPECT_THAT(v.reason, HasSubstr("already traced by process 77 (its TracerPid)"));
 }
 
@@ -454,9 +458,9 @@ TEST(Diagnose, yama_is_reported_before_the_tracer) {
     AccessFacts f = user_facts();
     f.target.tracer_pid = 77;
     f.yama_ptrace_scope = 2;
-    EXPECT_EQ(attach(f).rule, AccessRule::yama_scope_2);
+    EXPECT_EQ(ptrace_attach(f).rule, AccessRule::yama_scope_2);
     give_cap_sys_ptrace(f);  // passes Yama 2, still traced
-    EXPECT_EQ(attach(f).rule, AccessRule::already_traced);
+    EXPECT_EQ(ptrace_attach(f).rule, AccessRule::already_traced);
 }
 
 TEST(Diagnose, no_new_privs_warns_that_setcap_will_not_help) {
@@ -516,18 +520,512 @@ TEST(AccessVerdict, to_error_of_an_allowing_verdict_points_at_other_security_mod
 
 TEST(AccessRuleNames, are_distinct_and_snake_case) {
     std::set<std::string> names;
-    for (AccessRule r : {AccessRule::allowed, AccessRule::no_such_process, AccessRule::zombie,
-                         AccessRule::kernel_thread, AccessRule::uid_mismatch, AccessRule::gid_mismatch,
-                         AccessRule::user_namespace, AccessRule::not_dumpable,
-                         AccessRule::target_capabilities, AccessRule::yama_scope_1, AccessRule::yama_scope_2,
-                         AccessRule::yama_scope_3, AccessRule::already_traced, AccessRule::undetermined}) {
+    for (AccessRule r :
+         {AccessRule::allowed, AccessRule::no_such_process, AccessRule::zombie, AccessRule::kernel_thread,
+          AccessRule::uid_mismatch, AccessRule::gid_mismatch, AccessRule::user_namespace,
+          AccessRule::not_dumpable, AccessRule::target_capabilities, AccessRule::yama_scope_1,
+          AccessRule::yama_scope_2, AccessRule::yama_scope_3, AccessRule::already_traced,
+          AccessRule::undetermined, AccessRule::own_process, AccessRule::no_new_privs,
+          AccessRule::proc_mem_permission}) {
         const std::string name(xproc::to_string(r));
         EXPECT_NE(name, "unknown");
         EXPECT_EQ(name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_0123456789"), std::string::npos) << name;
         names.insert(name);
     }
-    EXPECT_EQ(names.size(), 14u);
+    EXPECT_EQ(names.size(), 17u);
     EXPECT_EQ(xproc::to_string(AccessRule::uid_mismatch), "uid_mismatch");
+}
+
+// ---------------------------------------------------------------------------
+// The split of attach modes, and the new rules
+
+/// A root-owned 0600 /proc/42/mem, as for a root target (or a non-dumpable one).
+void root_proc_mem(AccessFacts& f) {
+    f.proc_mem = AccessFacts::FileOwner{0, 0, 0600};
+    f.proc_mem_user = "root";
+    f.proc_mem_group = "root";
+}
+
+/// The caller's own 0600 /proc/42/mem (a dumpable target of its own uid).
+void own_proc_mem(AccessFacts& f) {
+    f.proc_mem = AccessFacts::FileOwner{1000, 1000, 0600};
+    f.proc_mem_user = "alice";
+    f.proc_mem_group = "alice";
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const std::size_t nl = text.find('\n', start);
+        lines.push_back(text.substr(start, nl - start));
+        start = nl == std::string::npos ? text.size() : nl + 1;
+    }
+    return lines;
+}
+
+/// The report line of `check`, or "" if the report has none.
+std::string line_of(const xproc::AccessReport& r, xproc::AccessCheck check) {
+    for (const AccessVerdict& v : r.rules) {
+        if (v.check == check) {
+            return std::string(v.allowed() ? "ok" : "REFUSES") + " " + v.finding;
+        }
+    }
+    return "";
+}
+
+std::vector<xproc::AccessCheck> checks_of(const xproc::AccessReport& r) {
+    std::vector<xproc::AccessCheck> checks;
+    for (const AccessVerdict& v : r.rules) {
+        checks.push_back(v.check);
+    }
+    return checks;
+}
+
+using xproc::AccessCheck;
+using xproc::AccessReport;
+using xproc::diagnose_all;
+
+TEST(DiagnoseModes, a_tracer_refuses_only_ptrace_attach) {
+    AccessFacts f = user_facts();
+    f.target.tracer_pid = 77;
+    f.tracer_comm = "gdb";
+    EXPECT_TRUE(read(f).allowed()) << read(f).reason;
+    EXPECT_TRUE(attach(f).allowed()) << attach(f).reason;  // process_vm_readv works under a debugger
+    EXPECT_TRUE(diagnose(f, AccessMode::proc_mem).allowed());
+    EXPECT_EQ(ptrace_attach(f).rule, AccessRule::already_traced);
+
+    const AccessReport r = diagnose_all(f, AccessMode::attach);
+    EXPECT_EQ(line_of(r, AccessCheck::tracer),
+              "ok traced by process 77 (gdb) — memory access does not need the tracer slot");
+    const AccessReport p = diagnose_all(f, AccessMode::ptrace_attach);
+    EXPECT_EQ(line_of(p, AccessCheck::tracer), "REFUSES traced by process 77 (gdb) — one tracer at a time");
+}
+
+TEST(DiagnoseModes, ptrace_attach_to_a_process_we_already_trace_is_refused) {
+    AccessFacts f = user_facts();
+    f.target.tracer_pid = f.caller_pid;
+    EXPECT_TRUE(attach(f).allowed());
+    const AccessVerdict v = ptrace_attach(f);
+    EXPECT_EQ(v.rule, AccessRule::already_traced);
+    EXPECT_EQ(v.reason,
+              "process 42 (victim) is already traced by you (TracerPid 100), and a process can have only one "
+              "tracer");
+    EXPECT_THAT(v.how_to_allow, HasSubstr("PTRACE_DETACH"));
+}
+
+TEST(DiagnoseModes, an_untraced_target_has_a_free_tracer_slot) {
+    const AccessReport r = diagnose_all(user_facts(), AccessMode::ptrace_attach);
+    EXPECT_TRUE(r.verdict.allowed()) << r.verdict.reason;
+    EXPECT_EQ(line_of(r, AccessCheck::tracer), "ok not traced (TracerPid 0)");
+    // Memory access and reads do not list the tracer when there is none.
+    EXPECT_EQ(line_of(diagnose_all(user_facts(), AccessMode::attach), AccessCheck::tracer), "");
+}
+
+TEST(DiagnoseModes, ptrace_attach_to_ourselves_is_refused) {
+    AccessFacts f = user_facts();
+    f.target_pid = f.caller_pid;
+    const AccessVerdict v = ptrace_attach(f);
+    EXPECT_EQ(v.rule, AccessRule::own_process);
+    EXPECT_THAT(v.reason, HasSubstr("cannot ptrace-attach to itself"));
+    EXPECT_THAT(v.how_to_allow, HasSubstr("fork a child"));
+    EXPECT_TRUE(attach(f).allowed());
+
+    // One of our own threads: its tgid is our pid.
+    f = user_facts();
+    f.target_pid = 101;
+    f.target.tgid = f.caller_pid;
+    EXPECT_EQ(ptrace_attach(f).rule, AccessRule::own_process);
+    EXPECT_TRUE(read(f).allowed());
+}
+
+TEST(DiagnoseModes, yama_applies_to_every_attach_mode_but_not_read) {
+    AccessFacts f = user_facts();
+    own_proc_mem(f);
+    f.yama_ptrace_scope = 2;
+    EXPECT_TRUE(read(f).allowed());
+    for (AccessMode mode : {AccessMode::attach, AccessMode::ptrace_attach, AccessMode::proc_mem}) {
+        EXPECT_EQ(diagnose(f, mode).rule, AccessRule::yama_scope_2) << xproc::to_string(mode);
+    }
+    EXPECT_EQ(line_of(diagnose_all(f, AccessMode::read), AccessCheck::yama), "");
+}
+
+TEST(DiagnoseModes, mode_names) {
+    EXPECT_EQ(xproc::to_string(AccessMode::read), "read");
+    EXPECT_EQ(xproc::to_string(AccessMode::attach), "attach");
+    EXPECT_EQ(xproc::to_string(AccessMode::ptrace_attach), "ptrace_attach");
+    EXPECT_EQ(xproc::to_string(AccessMode::proc_mem), "proc_mem");
+}
+
+TEST(DiagnoseAll, lists_every_check_in_kernel_order) {
+    AccessFacts f = user_facts();
+    own_proc_mem(f);
+    EXPECT_EQ(checks_of(diagnose_all(f, AccessMode::read)),
+              (std::vector<AccessCheck>{AccessCheck::process, AccessCheck::uids, AccessCheck::gids,
+                                        AccessCheck::dumpable, AccessCheck::user_namespace,
+                                        AccessCheck::capabilities}));
+    EXPECT_EQ(
+        checks_of(diagnose_all(f, AccessMode::attach)),
+        (std::vector<AccessCheck>{AccessCheck::process, AccessCheck::uids, AccessCheck::gids,
+                                  AccessCheck::dumpable, AccessCheck::user_namespace,
+                                  AccessCheck::capabilities, AccessCheck::yama, AccessCheck::proc_mem_file}));
+    EXPECT_EQ(checks_of(diagnose_all(f, AccessMode::ptrace_attach)),
+              (std::vector<AccessCheck>{AccessCheck::process, AccessCheck::uids, AccessCheck::gids,
+                                        AccessCheck::dumpable, AccessCheck::user_namespace,
+                                        AccessCheck::capabilities, AccessCheck::yama, AccessCheck::tracer}));
+    // open(2) checks the file's mode before proc_mem_open's ptrace check.
+    EXPECT_EQ(checks_of(diagnose_all(f, AccessMode::proc_mem)),
+              (std::vector<AccessCheck>{AccessCheck::process, AccessCheck::proc_mem_file, AccessCheck::uids,
+                                        AccessCheck::gids, AccessCheck::dumpable, AccessCheck::user_namespace,
+                                        AccessCheck::capabilities, AccessCheck::yama}));
+    for (AccessMode mode :
+         {AccessMode::read, AccessMode::attach, AccessMode::ptrace_attach, AccessMode::proc_mem}) {
+        const AccessReport r = diagnose_all(f, mode);
+        EXPECT_TRUE(r.verdict.allowed()) << r.verdict.reason;
+        for (const AccessVerdict& v : r.rules) {
+            EXPECT_TRUE(v.allowed()) << v.finding;
+            EXPECT_FALSE(v.finding.empty());
+        }
+    }
+}
+
+TEST(DiagnoseAll, reports_every_refusal_and_the_first_decides) {
+    AccessFacts f = root_target_facts();
+    root_proc_mem(f);
+    f.target_dumpable = false;
+    f.target.cap_prm = CAP_NET_RAW_BIT;
+    f.yama_ptrace_scope = 1;
+    f.target.tracer_pid = 77;
+    f.tracer_comm = "gdb";
+    const AccessReport r = diagnose_all(f, AccessMode::ptrace_attach);
+    EXPECT_EQ(r.verdict.rule, AccessRule::uid_mismatch);
+    EXPECT_EQ(r.verdict.reason, read(f).reason);
+    std::vector<AccessRule> refusals;
+    for (const AccessVerdict& v : r.rules) {
+        if (!v.allowed()) {
+            refusals.push_back(v.rule);
+            EXPECT_FALSE(v.reason.empty());
+            EXPECT_FALSE(v.how_to_allow.empty()) << xproc::to_string(v.rule);
+        }
+    }
+    EXPECT_EQ(refusals, (std::vector<AccessRule>{AccessRule::uid_mismatch, AccessRule::gid_mismatch,
+                                                 AccessRule::not_dumpable, AccessRule::target_capabilities,
+                                                 AccessRule::yama_scope_1, AccessRule::already_traced}));
+    EXPECT_EQ(diagnose(f, AccessMode::ptrace_attach).rule, r.verdict.rule);
+}
+
+TEST(DiagnoseAll, finding_lines_say_what_each_check_saw) {
+    AccessFacts f = root_target_facts();
+    f.target_dumpable = false;
+    f.target.cap_prm = CAP_NET_RAW_BIT;
+    f.caller_user_namespace = "user:[4026531837]";
+    AccessReport r = diagnose_all(f, AccessMode::attach);
+    EXPECT_EQ(line_of(r, AccessCheck::uids),
+              "REFUSES caller ruid 1000, target ruid/euid/suid 0/0/0 — mismatch; no CAP_SYS_PTRACE");
+    EXPECT_EQ(line_of(r, AccessCheck::gids),
+              "REFUSES caller rgid 1000, target rgid/egid/sgid 0/0/0 — mismatch; no CAP_SYS_PTRACE");
+    EXPECT_EQ(line_of(r, AccessCheck::dumpable),
+              "REFUSES no (its /proc files belong to root) — no CAP_SYS_PTRACE");
+    EXPECT_EQ(line_of(r, AccessCheck::user_namespace), "ok same as yours (user:[4026531837])");
+    EXPECT_EQ(
+        line_of(r, AccessCheck::capabilities),
+        "REFUSES target permitted 0x0000000000002000 not within your permitted 0x0000000000000000 (it has "
+        "cap_net_raw) — no CAP_SYS_PTRACE");
+    f.target.cap_prm = 0x1f;  // five capabilities: the line names three
+    EXPECT_THAT(
+        line_of(diagnose_all(f, AccessMode::attach), AccessCheck::capabilities),
+        HasSubstr("(it has cap_chown,cap_dac_override,cap_dac_read_search and 2 more) — no CAP_SYS_PTRACE"));
+    // Read mode compares the filesystem ids and the effective set.
+    r = diagnose_all(f, AccessMode::read);
+    EXPECT_EQ(line_of(r, AccessCheck::uids),
+              "REFUSES caller fsuid 1000, target ruid/euid/suid 0/0/0 — mismatch; no CAP_SYS_PTRACE");
+    EXPECT_THAT(line_of(r, AccessCheck::capabilities), HasSubstr("not within your effective"));
+
+    give_cap_sys_ptrace(f);
+    r = diagnose_all(f, AccessMode::attach);
+    EXPECT_EQ(line_of(r, AccessCheck::uids),
+              "ok caller ruid 1000, target ruid/euid/suid 0/0/0 — mismatch; CAP_SYS_PTRACE overrides");
+    EXPECT_EQ(line_of(r, AccessCheck::dumpable),
+              "ok no (its /proc files belong to root) — CAP_SYS_PTRACE overrides");
+    EXPECT_THAT(line_of(r, AccessCheck::capabilities), HasSubstr("— CAP_SYS_PTRACE overrides"));
+
+    r = diagnose_all(user_facts(), AccessMode::attach);
+    EXPECT_EQ(line_of(r, AccessCheck::uids),
+              "ok caller ruid 1000, target ruid/euid/suid 1000/1000/1000 — match");
+    EXPECT_EQ(line_of(r, AccessCheck::dumpable), "ok yes");
+}
+
+TEST(DiagnoseAll, user_namespace_lines) {
+    AccessFacts f = user_facts();
+    f.same_user_namespace = false;
+    f.caller_user_namespace = "user:[1]";
+    f.target_user_namespace = "user:[2]";
+    AccessReport r = diagnose_all(f, AccessMode::read);
+    EXPECT_EQ(r.verdict.rule, AccessRule::user_namespace);
+    EXPECT_EQ(line_of(r, AccessCheck::user_namespace),
+              "REFUSES target in user:[2], outside yours, user:[1] — no capability of yours applies there");
+    EXPECT_EQ(line_of(r, AccessCheck::capabilities), "");  // the subset rule is for one namespace only
+
+    f.target_in_descendant_namespace = true;
+    EXPECT_EQ(
+        line_of(diagnose_all(f, AccessMode::read), AccessCheck::user_namespace),
+        "REFUSES target in user:[2], nested in yours, user:[1] but not created by you — no CAP_SYS_PTRACE");
+    give_cap_sys_ptrace(f);
+    r = diagnose_all(f, AccessMode::read);
+    EXPECT_TRUE(r.verdict.allowed());
+    EXPECT_EQ(line_of(r, AccessCheck::user_namespace),
+              "ok target in user:[2], nested in yours, user:[1] — your CAP_SYS_PTRACE applies there");
+
+    f = root_target_facts();
+    f.same_user_namespace = false;
+    f.caller_owns_target_namespace = true;
+    f.target_user_namespace = "user:[2]";
+    r = diagnose_all(f, AccessMode::attach);
+    EXPECT_TRUE(r.verdict.allowed()) << r.verdict.reason;
+    EXPECT_THAT(line_of(r, AccessCheck::user_namespace),
+                HasSubstr("ok target in user:[2], created by your euid"));
+    // A uid mismatch outside our namespace is the namespace's fault.
+    f = root_target_facts();
+    f.same_user_namespace = false;
+    r = diagnose_all(f, AccessMode::attach);
+    EXPECT_EQ(r.verdict.rule, AccessRule::user_namespace);
+    EXPECT_EQ(
+        line_of(r, AccessCheck::uids),
+        "REFUSES caller ruid 1000, target ruid/euid/suid 0/0/0 — mismatch; no CAP_SYS_PTRACE in the target's "
+        "user namespace");
+}
+
+TEST(DiagnoseAll, yama_lines_for_each_scope) {
+    AccessFacts f = user_facts();
+    EXPECT_EQ(line_of(diagnose_all(f, AccessMode::attach), AccessCheck::yama),
+              "ok not loaded (no /proc/sys/kernel/yama/ptrace_scope)");
+    f.yama_ptrace_scope = 0;
+    EXPECT_EQ(line_of(diagnose_all(f, AccessMode::attach), AccessCheck::yama),
+              "ok ptrace_scope 0: classic ptrace permissions only");
+    f.yama_ptrace_scope = 1;
+    AccessReport r = diagnose_all(f, AccessMode::ptrace_attach);
+    EXPECT_EQ(r.verdict.rule, AccessRule::yama_scope_1);
+    EXPECT_EQ(
+        line_of(r, AccessCheck::yama),
+        "REFUSES ptrace_scope 1: you (pid 100) are not an ancestor of the target and lack CAP_SYS_PTRACE — "
+        "refused unless the target called prctl(PR_SET_PTRACER, 100)");
+    f.caller_is_ancestor = true;
+    EXPECT_EQ(line_of(diagnose_all(f, AccessMode::attach), AccessCheck::yama),
+              "ok ptrace_scope 1: you (pid 100) are an ancestor of the target");
+    f.yama_ptrace_scope = 2;
+    EXPECT_EQ(line_of(diagnose_all(f, AccessMode::attach), AccessCheck::yama),
+              "REFUSES ptrace_scope 2: CAP_SYS_PTRACE required — you lack it");
+    give_cap_sys_ptrace(f);
+    EXPECT_EQ(line_of(diagnose_all(f, AccessMode::attach), AccessCheck::yama),
+              "ok ptrace_scope 2: CAP_SYS_PTRACE required — you have it");
+    f.yama_ptrace_scope = 1;
+    f.caller_is_ancestor = false;
+    EXPECT_EQ(line_of(diagnose_all(f, AccessMode::attach), AccessCheck::yama),
+              "ok ptrace_scope 1: not an ancestor — CAP_SYS_PTRACE overrides");
+    f.yama_ptrace_scope = 3;
+    r = diagnose_all(f, AccessMode::attach);
+    EXPECT_EQ(r.verdict.rule, AccessRule::yama_scope_3);
+    EXPECT_EQ(line_of(r, AccessCheck::yama),
+              "REFUSES ptrace_scope 3: attaching is disabled for everyone, even with CAP_SYS_PTRACE");
+}
+
+TEST(DiagnoseProcMem, root_owned_mem_file_refuses_an_open_but_not_process_vm_readv) {
+    AccessFacts f = root_target_facts();
+    root_proc_mem(f);
+    give_cap_sys_ptrace(f);  // `setcap cap_sys_ptrace+ep`: ptrace rules pass, DAC does not
+    const AccessVerdict open_verdict = diagnose(f, AccessMode::proc_mem);
+    EXPECT_EQ(open_verdict.rule, AccessRule::proc_mem_permission);
+    EXPECT_EQ(
+        open_verdict.reason,
+        "/proc/42/mem belongs to 0:0 (root:root) with mode 0600, which does not let your filesystem uid 1000 "
+        "(gid 1000) read it, and you lack CAP_DAC_READ_SEARCH and CAP_DAC_OVERRIDE");
+    EXPECT_EQ(
+        open_verdict.how_to_allow,
+        "run as root (`sudo <command>`), or give the tool CAP_DAC_READ_SEARCH besides CAP_SYS_PTRACE (`sudo "
+        "setcap cap_dac_read_search,cap_sys_ptrace+ep /usr/bin/xpeek`; writing needs cap_dac_override), or "
+        "read the memory with process_vm_readv, which does not check the file's permission");
+    EXPECT_EQ(open_verdict.to_error("open(/proc/42/mem)", 42, EACCES).kind, ErrorKind::permission);
+
+    const AccessReport r = diagnose_all(f, AccessMode::attach);
+    EXPECT_TRUE(r.verdict.allowed()) << r.verdict.reason;
+    EXPECT_EQ(r.verdict.reason,
+              "nothing refuses: you have CAP_SYS_PTRACE over process 42 (victim); but /proc/42/mem refuses "
+              "you (its "
+              "file permission), so only process_vm_readv can read the memory");
+    EXPECT_EQ(
+        line_of(r, AccessCheck::proc_mem_file),
+        "REFUSES /proc/42/mem owner 0:0 (root:root) mode 0600; your fsuid 1000 is neither owner nor in its "
+        "group — not readable; no CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE (process_vm_readv does not check "
+        "it)");
+}
+
+TEST(DiagnoseProcMem, dac_capabilities_and_ownership_allow) {
+    AccessFacts f = root_target_facts();
+    root_proc_mem(f);
+    give_cap_sys_ptrace(f);
+    f.caller.cap_eff |= std::uint64_t{1} << 2;  // CAP_DAC_READ_SEARCH
+    AccessReport r = diagnose_all(f, AccessMode::proc_mem);
+    EXPECT_TRUE(r.verdict.allowed()) << r.verdict.reason;
+    EXPECT_THAT(line_of(r, AccessCheck::proc_mem_file),
+                HasSubstr("not readable; CAP_DAC_READ_SEARCH overrides"));
+    f.caller.cap_eff = CAP_SYS_PTRACE_BIT | (std::uint64_t{1} << 1);  // CAP_DAC_OVERRIDE
+    EXPECT_THAT(line_of(diagnose_all(f, AccessMode::proc_mem), AccessCheck::proc_mem_file),
+                HasSubstr("CAP_DAC_OVERRIDE overrides"));
+
+    AccessFacts mine = user_facts();
+    own_proc_mem(mine);
+    r = diagnose_all(mine, AccessMode::proc_mem);
+    EXPECT_TRUE(r.verdict.allowed());
+    EXPECT_EQ(
+        line_of(r, AccessCheck::proc_mem_file),
+        "ok /proc/42/mem owner 1000:1000 (alice:alice) mode 0600; your fsuid 1000 is the owner — readable");
+
+    // Group and other bits count as in generic_permission(); the owner class is exclusive.
+    mine.proc_mem = AccessFacts::FileOwner{2000, 50, 0640};
+    mine.caller_groups = {50};
+    EXPECT_THAT(line_of(diagnose_all(mine, AccessMode::proc_mem), AccessCheck::proc_mem_file),
+                HasSubstr("is in its group — readable"));
+    mine.proc_mem = AccessFacts::FileOwner{1000, 1000, 0044};
+    EXPECT_EQ(diagnose(mine, AccessMode::proc_mem).rule, AccessRule::proc_mem_permission);
+}
+
+TEST(DiagnoseProcMem, proc_mem_checks_the_file_first_and_uses_filesystem_ids) {
+    AccessFacts f = root_target_facts();
+    root_proc_mem(f);
+    EXPECT_EQ(diagnose(f, AccessMode::proc_mem).rule, AccessRule::proc_mem_permission);
+    EXPECT_EQ(attach(f).rule, AccessRule::uid_mismatch);
+
+    // A setuid-root caller: real uid 1000, filesystem uid 0. process_vm_readv compares the
+    // real uid, the /proc/PID/mem open the filesystem uid.
+    f.caller.fsuid = 0;
+    f.caller.fsgid = 0;
+    EXPECT_TRUE(diagnose(f, AccessMode::proc_mem).allowed()) << diagnose(f, AccessMode::proc_mem).reason;
+    EXPECT_EQ(attach(f).rule, AccessRule::uid_mismatch);
+}
+
+TEST(DiagnoseFileCaps, no_new_privs_stripping_cap_sys_ptrace_is_reported) {
+    AccessFacts f = root_target_facts();
+    f.caller.no_new_privs = true;
+    f.caller_file_caps = xproc::FileCapabilities{CAP_SYS_PTRACE_BIT, 0, true};
+    const AccessReport r = diagnose_all(f, AccessMode::attach);
+    ASSERT_GE(r.rules.size(), 2u);
+    EXPECT_EQ(r.rules[1].check, AccessCheck::file_caps);  // right after the process, before the uid check
+    EXPECT_EQ(r.rules[1].rule, AccessRule::no_new_privs);
+    EXPECT_EQ(
+        r.rules[1].finding,
+        "/usr/bin/xpeek has file capabilities cap_sys_ptrace+ep, but no_new_privs is set, so exec did not "
+        "grant cap_sys_ptrace — you run without CAP_SYS_PTRACE");
+    EXPECT_EQ(r.rules[1].reason,
+              "/usr/bin/xpeek has the file capability cap_sys_ptrace, but exec did not grant it because "
+              "no_new_privs is set");
+    // The kernel's refusing rule decides; its advice starts with no_new_privs.
+    EXPECT_EQ(r.verdict.rule, AccessRule::uid_mismatch);
+    EXPECT_THAT(r.verdict.how_to_allow, testing::StartsWith("run the tool without no_new_privs"));
+    EXPECT_EQ(diagnose(f, AccessMode::attach).how_to_allow, r.verdict.how_to_allow);
+}
+
+TEST(DiagnoseFileCaps, file_caps_that_nothing_needs_or_that_were_granted) {
+    AccessFacts f = user_facts();  // own uid: CAP_SYS_PTRACE is not needed
+    f.caller.no_new_privs = true;
+    f.caller_file_caps = xproc::FileCapabilities{CAP_SYS_PTRACE_BIT, 0, true};
+    AccessReport r = diagnose_all(f, AccessMode::attach);
+    EXPECT_TRUE(r.verdict.allowed());
+    EXPECT_EQ(
+        line_of(r, AccessCheck::file_caps),
+        "ok /usr/bin/xpeek has file capabilities cap_sys_ptrace+ep, but no_new_privs is set, so exec did not "
+        "grant cap_sys_ptrace; none of the checks here needs them");
+
+    f = root_target_facts();
+    f.caller_file_caps = xproc::FileCapabilities{CAP_SYS_PTRACE_BIT | CAP_NET_RAW_BIT, 0, true};
+    give_cap_sys_ptrace(f);
+    f.caller.cap_prm |= CAP_NET_RAW_BIT;
+    r = diagnose_all(f, AccessMode::attach);
+    EXPECT_TRUE(r.verdict.allowed());
+    EXPECT_EQ(
+        line_of(r, AccessCheck::file_caps),
+        "ok /usr/bin/xpeek has file capabilities cap_net_raw,cap_sys_ptrace+ep; no_new_privs is not set");
+
+    // Not granted without no_new_privs either (a nosuid mount, the bounding set): said, not blamed.
+    f.caller.cap_eff = 0;
+    f.caller.cap_prm = CAP_NET_RAW_BIT;
+    r = diagnose_all(f, AccessMode::attach);
+    EXPECT_EQ(r.verdict.rule, AccessRule::uid_mismatch);
+    EXPECT_EQ(
+        line_of(r, AccessCheck::file_caps),
+        "ok /usr/bin/xpeek has file capabilities cap_net_raw,cap_sys_ptrace+ep; no_new_privs is not set, yet "
+        "you lack cap_sys_ptrace (file capabilities are ignored on nosuid mounts and limited by the bounding "
+        "set)");
+
+    // Yama 3 refuses even CAP_SYS_PTRACE: the stripped capability would not have helped.
+    f = root_target_facts();
+    set_uids(f.target, 1000, 1000, 1000, 1000);
+    set_gids(f.target, 1000, 1000, 1000, 1000);
+    f.yama_ptrace_scope = 3;
+    f.caller.no_new_privs = true;
+    f.caller_file_caps = xproc::FileCapabilities{CAP_SYS_PTRACE_BIT, 0, true};
+    r = diagnose_all(f, AccessMode::attach);
+    EXPECT_EQ(r.verdict.rule, AccessRule::yama_scope_3);
+    EXPECT_EQ(r.rules[1].rule, AccessRule::allowed);
+    EXPECT_EQ(line_of(diagnose_all(user_facts(), AccessMode::attach), AccessCheck::file_caps), "");
+}
+
+TEST(AccessReportText, is_one_line_per_rule_and_a_verdict) {
+    AccessFacts f = root_target_facts();
+    root_proc_mem(f);
+    f.caller_user_namespace = "user:[4026531837]";
+    const std::vector<std::string> lines = lines_of(diagnose_all(f, AccessMode::attach).text());
+    const std::vector<std::string> expected = {
+        "Access to process 42 (victim) for memory access (PTRACE_MODE_ATTACH_REALCREDS: process_vm_readv; "
+        "/proc/PID/mem also needs its file permission)",
+        "Caller: pid 100 (/usr/bin/xpeek), uid r/e/s/fs 1000/1000/1000/1000, gid r/e/s/fs "
+        "1000/1000/1000/1000, "
+        "CAP_SYS_PTRACE in the target's user namespace: no",
+        "  ok       process: live user-space process",
+        "  REFUSES  uids: caller ruid 1000, target ruid/euid/suid 0/0/0 — mismatch; no CAP_SYS_PTRACE",
+        "  REFUSES  gids: caller rgid 1000, target rgid/egid/sgid 0/0/0 — mismatch; no CAP_SYS_PTRACE",
+        "  ok       dumpable: yes",
+        "  ok       user namespace: same as yours (user:[4026531837])",
+        "  ok       capabilities: target permitted 0x0000000000000000 within your permitted "
+        "0x0000000000000000",
+        "  ok       yama: not loaded (no /proc/sys/kernel/yama/ptrace_scope)",
+        "  REFUSES  /proc/PID/mem: /proc/42/mem owner 0:0 (root:root) mode 0600; your fsuid 1000 is neither "
+        "owner "
+        "nor in its group — not readable; no CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE (process_vm_readv does "
+        "not "
+        "check it)",
+        "Verdict: refused by uid_mismatch: process 42 (victim) runs as uid 0 (real/effective/saved 0/0/0) "
+        "and you "
+        "are uid 1000 without CAP_SYS_PTRACE. To allow: run as root (`sudo <command>`) or give the tool "
+        "CAP_SYS_PTRACE (`sudo setcap cap_sys_ptrace+ep /usr/bin/xpeek`).",
+    };
+    EXPECT_EQ(lines, expected);
+}
+
+TEST(AccessReportText, allowed_and_gone) {
+    std::string text = diagnose_all(user_facts(), AccessMode::read).text();
+    EXPECT_THAT(text,
+                testing::EndsWith(
+                    "\nVerdict: allowed: nothing refuses: process 42 (victim) runs with your filesystem uid "
+                    "and gid\n"));
+    AccessFacts gone;
+    gone.exists = false;
+    gone.target_pid = 42;
+    text = diagnose_all(gone, AccessMode::attach).text();
+    EXPECT_EQ(lines_of(text).size(), 3u) << text;
+    EXPECT_THAT(text, HasSubstr("\n  REFUSES  process: no such process\n"));
+    EXPECT_THAT(text, HasSubstr("\nVerdict: refused by no_such_process: process 42 does not exist"));
+}
+
+TEST(AccessCheckNames, are_distinct) {
+    std::set<std::string> names;
+    for (AccessCheck c : {AccessCheck::process, AccessCheck::file_caps, AccessCheck::uids, AccessCheck::gids,
+                          AccessCheck::dumpable, AccessCheck::user_namespace, AccessCheck::capabilities,
+                          AccessCheck::yama, AccessCheck::tracer, AccessCheck::proc_mem_file}) {
+        const std::string name(xproc::to_string(c));
+        EXPECT_NE(name, "unknown");
+        names.insert(name);
+    }
+    EXPECT_EQ(names.size(), 10u);
 }
 
 }  // namespace

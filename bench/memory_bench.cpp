@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: MIT
+// memory_bench: bulk reads of another process's memory, in one run, next to the local reference.
+//
+//   build/bench/memory_bench [--size-mib=1024] [Google Benchmark options]
+//
+// Starts tests/targets/mem_target with a SIZE-MiB buffer (byte i = i % 251, resident) and
+// measures, into one pre-faulted local buffer of the same size:
+//   local_memcpy        memcpy of SIZE from a local buffer (the ceiling)
+//   remote_read         RemoteMemory::read (process_vm_readv, split at 0x7ffff000 per call)
+//   proc_mem            RemoteMemory forced to pread on /proc/PID/mem
+//   ptrace_peekdata     RemoteMemory forced to PTRACE_PEEKDATA on 64 MiB, the time scaled to SIZE
+//   raw_process_vm_readv  the bare system call (RemoteMemory's overhead = the difference)
+//   find_range/CHUNK    find_string over the buffer (range scan), CHUNK bytes per readv
+//   find_all            find_string over every readable mapping of the target
+// Each reports bytes_per_second and `vs_memcpy` (its bandwidth / local_memcpy's: 1.0 = as fast as
+// a local copy); a table of the same numbers is printed at the end. Goals: remote_read >= 0.7,
+// find >= 1 GB/s.
+
+#include <benchmark/benchmark.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "xproc/memory.hpp"
+#include "xproc/scan.hpp"
+
+namespace xproc::bench {
+namespace {
+
+std::size_t g_size = std::size_t{1024} << 20;
+constexpr std::size_t PTRACE_SAMPLE = std::size_t{64} << 20;
+const char NEEDLE[] = "XPROC-NEEDLE";
+
+struct Target {
+    pid_t pid = -1;
+    std::uint64_t big = 0;
+    std::size_t big_size = 0;
+};
+Target g_target;
+std::byte* g_dst = nullptr;
+std::byte* g_src = nullptr;
+std::map<std::string, double> g_bandwidth;           // bytes per second, per benchmark
+std::vector<std::pair<std::string, double>> g_runs;  // the same, in run order (with arguments)
+
+std::byte* touched_buffer(std::size_t size) {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        std::perror("mmap");
+        std::exit(1);
+    }
+    if (std::getenv("MEMORY_BENCH_THP")) {
+        madvise(p, size, MADV_HUGEPAGE);
+    }
+    std::memset(p, 1, size);
+    return static_cast<std::byte*>(p);
+}
+
+bool start_target() {
+    int fds[2];
+    if (pipe(fds) != 0) {
+        return false;
+    }
+    const std::string mib = std::to_string(g_size >> 20);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        execl(MEMORY_BENCH_TARGET, MEMORY_BENCH_TARGET, "--big", mib.c_str(), static_cast<char*>(nullptr));
+        std::perror("exec " MEMORY_BENCH_TARGET);
+        _exit(127);
+    }
+    close(fds[1]);
+    g_target.pid = pid;
+    FILE* out = fdopen(fds[0], "r");
+    char line[256];
+    while (std::fgets(line, sizeof line, out) != nullptr) {
+        char name[32];
+        unsigned long long addr = 0;
+        unsigned long long size = 0;
+        if (std::sscanf(line, "%31s %llx %llu", name, &addr, &size) == 3 && std::strcmp(name, "big") == 0) {
+            g_target.big = addr;
+            g_target.big_size = size;
+        }
+        if (std::strncmp(line, "ready", 5) == 0) {
+            std::fclose(out);
+            return g_target.big != 0 && g_target.big_size == g_size;
+        }
+    }
+    std::fclose(out);
+    return false;
+}
+
+void stop_target() {
+    if (g_target.pid > 0) {
+        kill(g_target.pid, SIGKILL);
+        waitpid(g_target.pid, nullptr, 0);
+    }
+}
+
+void report(benchmark::State& state, const std::string& name, double bytes, double seconds) {
+    const double bw = bytes / seconds;
+    g_bandwidth[name] = bw;
+    g_runs.emplace_back(name, bw);
+    state.counters["bytes_per_second"] = benchmark::Counter(bw);
+    if (auto it = g_bandwidth.find("local_memcpy"); it != g_bandwidth.end()) {
+        state.counters["vs_memcpy"] = bw / it->second;
+    }
+}
+
+/// Runs `body` each iteration, timing it; `body` returns the bytes it moved or scanned (< 0 on
+/// failure). Reports the bandwidth over all iterations.
+template <class F>
+void timed(benchmark::State& state, const std::string& name, F&& body) {
+    double seconds = 0;
+    double bytes = 0;
+    for (auto _ : state) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const double n = body();
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (n < 0) {
+            state.SkipWithError("the operation failed");
+            return;
+        }
+        state.SetIterationTime(dt);
+        seconds += dt;
+        bytes += n;
+    }
+    report(state, name, bytes, seconds);
+}
+
+void local_memcpy(benchmark::State& state) {
+    timed(state, "local_memcpy", [] {
+        std::memcpy(g_dst, g_src, g_size);
+        benchmark::ClobberMemory();
+        return static_cast<double>(g_size);
+    });
+}
+
+void remote_read(benchmark::State& state) {
+    auto mem = RemoteMemory::open(g_target.pid);
+    if (!mem) {
+        state.SkipWithError(mem.error().message().c_str());
+        return;
+    }
+    timed(state, "remote_read", [&] {
+        auto t = mem->read(g_target.big, std::span(g_dst, g_size));
+        const bool ok = t && t->complete() && t->path == MemoryPath::vm_syscall &&
+                        static_cast<unsigned char>(g_dst[g_size / 2 + 1]) == (g_size / 2 + 1) % 251;
+        return ok ? static_cast<double>(t->bytes) : -1.0;
+    });
+}
+
+/// The bare system call, as a floor for RemoteMemory's own overhead.
+void raw_process_vm_readv(benchmark::State& state) {
+    timed(state, "raw_process_vm_readv", [] {
+        double done = 0;
+        for (std::size_t off = 0; off < g_size; off += MAX_BYTES_PER_CALL) {
+            const std::size_t n = std::min(MAX_BYTES_PER_CALL, g_size - off);
+            struct iovec local = {g_dst + off, n};
+            struct iovec remote = {reinterpret_cast<void*>(g_target.big + off), n};
+            const ssize_t got = process_vm_readv(g_target.pid, &local, 1, &remote, 1, 0);
+            if (got != static_cast<ssize_t>(n)) {
+                return -1.0;
+            }
+            done += static_cast<double>(got);
+        }
+        return done;
+    });
+}
+
+void proc_mem(benchmark::State& state) {
+    auto mem = RemoteMemory::open(g_target.pid, MemoryOptions::only(MemoryPath::proc_mem));
+    if (!mem) {
+        state.SkipWithError(mem.error().message().c_str());
+        return;
+    }
+    timed(state, "proc_mem", [&] {
+        auto t = mem->read(g_target.big, std::span(g_dst, g_size));
+        return t && t->complete() && t->path == MemoryPath::proc_mem ? static_cast<double>(t->bytes) : -1.0;
+    });
+}
+
+void ptrace_peekdata(benchmark::State& state) {
+    // PEEKDATA needs the target stopped under this thread.
+    if (ptrace(PTRACE_SEIZE, g_target.pid, nullptr, nullptr) != 0 ||
+        ptrace(PTRACE_INTERRUPT, g_target.pid, nullptr, nullptr) != 0 ||
+        waitpid(g_target.pid, nullptr, __WALL) != g_target.pid) {
+        state.SkipWithError("cannot seize the target");
+        return;
+    }
+    auto mem = RemoteMemory::open(g_target.pid, MemoryOptions::only(MemoryPath::ptrace));
+    if (!mem) {
+        state.SkipWithError(mem.error().message().c_str());
+    } else {
+        // 64 MiB: the cost is per word, so the bandwidth holds for SIZE.
+        const std::size_t n = std::min(PTRACE_SAMPLE, g_size);
+        timed(state, "ptrace_peekdata", [&] {
+            auto t = mem->read(g_target.big, std::span(g_dst, n));
+            return t && t->complete() && t->path == MemoryPath::ptrace ? static_cast<double>(t->bytes) : -1.0;
+        });
+        if (g_bandwidth.count("ptrace_peekdata")) {
+            state.counters["seconds_for_size"] = static_cast<double>(g_size) / g_bandwidth["ptrace_peekdata"];
+        }
+    }
+    ptrace(PTRACE_DETACH, g_target.pid, nullptr, 0);
+}
+
+void find(benchmark::State& state, const char* name, bool whole) {
+    const auto chunk = static_cast<std::size_t>(state.range(0));
+    auto mem = RemoteMemory::open(g_target.pid);
+    if (!mem) {
+        state.SkipWithError(mem.error().message().c_str());
+        return;
+    }
+    ScanOptions o;
+    if (!whole) {
+        o.range = std::make_pair(g_target.big, g_target.big + g_size);
+    }
+    o.chunk = chunk;
+    std::size_t matches = 0;
+    timed(state, std::string(name) + "/" + std::to_string(chunk >> 10) + "KiB", [&] {
+        auto r = find_string(*mem, NEEDLE, o);
+        if (!r || r->addresses.size() < 3) {
+            return -1.0;
+        }
+        matches = r->addresses.size();
+        return static_cast<double>(r->stats.bytes_scanned);
+    });
+    state.counters["matches"] = static_cast<double>(matches);
+}
+
+void print_table() {
+    const double base = g_bandwidth.count("local_memcpy") ? g_bandwidth["local_memcpy"] : 0;
+    std::printf("\nmemory_bench: %zu MiB, bandwidth and ratio to local memcpy\n", g_size >> 20);
+    std::printf("%-28s %12s %10s\n", "benchmark", "GB/s", "vs_memcpy");
+    for (const auto& [name, bw] : g_runs) {
+        std::printf("%-28s %12.3f %10.3f\n", name.c_str(), bw / 1e9, base > 0 ? bw / base : 0.0);
+    }
+    if (g_bandwidth.count("ptrace_peekdata")) {
+        std::printf("ptrace_peekdata: %.1f s for %zu MiB (extrapolated from %zu MiB)\n",
+                    static_cast<double>(g_size) / g_bandwidth["ptrace_peekdata"], g_size >> 20,
+                    std::min(PTRACE_SAMPLE, g_size) >> 20);
+    }
+}
+
+}  // namespace
+}  // namespace xproc::bench
+
+int main(int argc, char** argv) {
+    using namespace xproc::bench;
+    std::vector<char*> args;
+    for (int i = 0; i < argc; ++i) {
+        if (std::strncmp(argv[i], "--size-mib=", 11) == 0) {
+            g_size = std::strtoull(argv[i] + 11, nullptr, 10) << 20;
+        } else {
+            args.push_back(argv[i]);
+        }
+    }
+    int n = static_cast<int>(args.size());
+    benchmark::Initialize(&n, args.data());
+    if (g_size < (std::size_t{2} << 20)) {
+        std::fprintf(stderr, "memory_bench: --size-mib must be at least 2\n");
+        return 2;
+    }
+    if (!start_target()) {
+        std::fprintf(stderr, "memory_bench: %s did not start\n", MEMORY_BENCH_TARGET);
+        stop_target();
+        return 1;
+    }
+    g_src = touched_buffer(g_size);
+    g_dst = touched_buffer(g_size);
+    // Registration order is run order: the memcpy reference first, so the others can divide by it.
+    benchmark::RegisterBenchmark("local_memcpy", local_memcpy)->UseManualTime()->Iterations(5);
+    benchmark::RegisterBenchmark("remote_read", remote_read)->UseManualTime()->Iterations(5);
+    benchmark::RegisterBenchmark("raw_process_vm_readv", raw_process_vm_readv)
+        ->UseManualTime()
+        ->Iterations(5);
+    benchmark::RegisterBenchmark("proc_mem", proc_mem)->UseManualTime()->Iterations(3);
+    benchmark::RegisterBenchmark("ptrace_peekdata", ptrace_peekdata)->UseManualTime()->Iterations(1);
+    benchmark::RegisterBenchmark("find_range", find, "find_range", false)
+        ->UseManualTime()
+        ->Iterations(5)
+        ->Arg(64 << 10)
+        ->Arg(128 << 10)
+        ->Arg(256 << 10)
+        ->Arg(512 << 10)
+        ->Arg(1 << 20)
+        ->Arg(2 << 20)
+        ->Arg(8 << 20);
+    benchmark::RegisterBenchmark("find_all", find, "find_all", true)
+        ->UseManualTime()
+        ->Iterations(3)
+        ->Arg(static_cast<std::int64_t>(xproc::ScanOptions{}.chunk));
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    print_table();
+    stop_target();
+    return 0;
+}

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file session.hpp
+/// One xpeek session: the target process (its memory and symbols), gdb's
+/// examine state (last format, size, count, next address), the print settings,
+/// and the command table every command goes through.
+///
+/// Output discipline (gdb's): results go to stdout, errors to stderr, one line
+/// each; stdout is flushed before an error is written so that a terminal shows
+/// them in order. A command reports failure by returning false; `--batch` turns
+/// the last command's outcome into the exit status.
+
+#include <sys/types.h>
+#include <csignal>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "expression.hpp"
+#include "format.hpp"
+#include "xproc/memory.hpp"
+#include "xproc/symbols.hpp"
+
+namespace xpeek {
+
+class Session;
+
+/// A command: gdb's name, aliases, its handler and its help. Issue 5 adds rows
+/// (break, continue, bt, info registers...) to `command_table()`.
+struct Command {
+    std::string_view name;
+    std::vector<std::string_view> aliases;  ///< exact alternative names ("q" for quit)
+    bool (Session::*handler)(std::string_view args);
+    std::string_view usage;    ///< first line of `help CMD` and the line of `help`
+    std::string_view summary;  ///< one line for `help`
+    std::string_view details;  ///< the rest of `help CMD`
+};
+
+/// Every command, in the order `help` lists them.
+std::span<const Command> command_table();
+
+/// Set by SIGINT while a command runs (gdb's QUIT): long commands stop at the next item.
+extern volatile std::sig_atomic_t g_interrupted;
+
+/// Bytes read from the target around the items being examined (one read per window, not one
+/// per item), remembering why a read stopped.
+class MemoryWindow {
+  public:
+    /// Pointer to `n` bytes at `address`, or nullptr (then `stop_reason()` says why, or
+    /// `fatal()` holds an error that ends the command: process gone, access refused).
+    const std::byte* get(xproc::RemoteMemory& memory, std::uint64_t address, std::size_t n);
+    const std::string& stop_reason() const noexcept { return m_stop_reason; }
+    const std::optional<xproc::Error>& fatal() const noexcept { return m_fatal; }
+    void clear() noexcept { m_valid = 0; }
+
+  private:
+    static constexpr std::size_t WINDOW = 64 * 1024;
+    std::vector<std::byte> m_buffer;
+    std::uint64_t m_base = 0;
+    std::size_t m_valid = 0;
+    std::string m_stop_reason;
+    std::optional<xproc::Error> m_fatal;
+};
+
+class Session final : public Scope {
+  public:
+    Session() = default;
+
+    /// Opens the target: pins the process and loads its symbols. The error is one line.
+    bool open(pid_t pid, std::string& error);
+    bool has_process() const noexcept { return m_memory.has_value(); }
+    pid_t pid() const noexcept { return m_pid; }
+
+    /// Runs one command line; false when it failed (its message was printed).
+    bool execute(std::string_view line);
+    /// The command an empty line repeats in interactive mode (gdb: `x` continues).
+    std::string repeat_line() const { return m_repeat; }
+    bool quit_requested() const noexcept { return m_quit; }
+
+    // Scope
+    std::optional<std::uint64_t> symbol_address(std::string_view name) override;
+    std::expected<Value, std::string> register_value(std::string_view name) override;
+
+    // Command handlers (the table in commands.cpp points at these).
+    bool cmd_examine(std::string_view args);
+    bool cmd_set(std::string_view args);
+    bool cmd_find(std::string_view args);
+    bool cmd_dump(std::string_view args);
+    bool cmd_info(std::string_view args);
+    bool cmd_help(std::string_view args);
+    bool cmd_quit(std::string_view args);
+    bool cmd_source(std::string_view args);
+
+  private:
+    bool need_process();
+    /// gdb's error(): flush stdout, print `message` on stderr.
+    bool error(const std::string& message);
+    void warning(const std::string& message);
+    bool memory_error(std::uint64_t address, const std::string& reason);
+    bool fatal_error(const xproc::Error& e);
+    std::string label(std::uint64_t address) const;
+    Labeler labeler() const;
+    std::expected<Value, std::string> eval(std::string_view text) { return evaluate(text, *this); }
+
+    bool examine_strings(char size, long long count, std::uint64_t address);
+    bool set_print(std::string_view args);
+    bool set_memory(std::string_view args);
+    bool info_proc(std::string_view args);
+    bool info_symbol(std::string_view args);
+    bool info_address(std::string_view args);
+
+    pid_t m_pid = 0;
+    std::optional<xproc::RemoteMemory> m_memory;
+    std::optional<xproc::SymbolTable> m_symbols;
+    std::optional<std::map<std::uint64_t, std::string>>
+        m_link_names;  ///< see link_map.hpp; read on first use
+    MemoryWindow m_window;
+    PrintSettings m_print;
+
+    // gdb's examine state (printcmd.c: last_format, last_size, last_count, next_address).
+    char m_last_format = 0;
+    char m_last_size = 'w';
+    long long m_last_count = 0;
+    std::optional<std::uint64_t> m_next_address;
+
+    std::string m_repeat;
+    bool m_quit = false;
+};
+
+}  // namespace xpeek
