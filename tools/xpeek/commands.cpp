@@ -263,8 +263,9 @@ bool Session::set_print(std::string_view args) {
         *target = ~0u;
         return true;
     }
+    const std::string text(value);  // strtoul's end pointer points into it
     char* end = nullptr;
-    const unsigned long n = std::strtoul(std::string(value).c_str(), &end, 10);
+    const unsigned long n = std::strtoul(text.c_str(), &end, 10);
     if (value.empty() || *end != '\0' || n > 0xffffffffUL) {
         return error("integer " + std::string(value) + " out of range");
     }
