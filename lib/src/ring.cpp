@@ -638,9 +638,6 @@ Result<void> format_ring(std::span<std::byte> memory, std::uint64_t capacity, st
     if (kind == RingKind::mpsc) {
         // MPSC tells committed records by a non-zero type: the area must start zeroed.
         std::memset(memory.data() + sizeof(RingHeader), 0, static_cast<std::size_t>(capacity));
-    } else if (kind == RingKind::spsc) {
-        // SPSC keeps the header slot at tail zero; the rest is overwritten before use.
-        std::memset(memory.data() + sizeof(RingHeader), 0, sizeof(RecordHeader));
     }
     header->magic = ring::RING_MAGIC;
     header->header_size = sizeof(RingHeader);
@@ -698,18 +695,7 @@ Result<RingProducer> RingProducer::attach(std::span<std::byte> memory, const Att
         }
         p.m_role = true;
     }
-    if (p.m_kind == RingKind::spsc) {
-        // The segment's tail may be one record ahead of the commits (a producer that died
-        // between storing tail and committing): the real end is the first uncommitted
-        // header after head.
-        auto end = p.find_end();
-        if (!end) {
-            return fail(std::move(end.error()));
-        }
-        p.m_tail = *end;
-        // relaxed: only observers read tail; the consumer polls headers.
-        shared(p.m_header->tail).store(p.m_tail, std::memory_order_relaxed);
-    } else if (p.m_kind != RingKind::mpsc) {
+    if (p.m_kind != RingKind::mpsc) {
         // The tail may have moved between validation and taking the role (a previous holder
         // that died is no longer writing). acquire: pairs with its release store of tail.
         p.m_tail = shared(p.m_header->tail).load(std::memory_order_acquire);
@@ -770,38 +756,6 @@ RingProducer::~RingProducer() {
     close();
 }
 
-Result<std::uint64_t> RingProducer::find_end() noexcept {
-    // acquire: pairs with the consumer's release store of head; and with the commits
-    // (release stores of the header words) read below.
-    const std::uint64_t head = shared(m_header->head).load(std::memory_order_acquire);
-    if (head % ring::RING_RECORD_ALIGN != 0) {
-        return fail(corrupt("head " + std::to_string(head) + " is not a multiple of 8"));
-    }
-    m_cached_head = head;
-    std::uint64_t pos = head;
-    while (pos - head <= m_capacity - ring::RING_SPSC_GAP) {
-        const std::uint64_t index = pos & m_mask;
-        const auto rec =
-            std::bit_cast<RecordHeader>(shared(*header_word(m_data, index)).load(std::memory_order_acquire));
-        if (rec.type == static_cast<std::uint16_t>(RecordType::uncommitted)) {
-            return pos;
-        }
-        const std::uint64_t size = ring::record_size(rec.length);
-        const bool known = rec.type == static_cast<std::uint16_t>(RecordType::data) ||
-                           rec.type == static_cast<std::uint16_t>(RecordType::padding) ||
-                           rec.type == static_cast<std::uint16_t>(RecordType::end_of_stream);
-        if (!known || size > m_capacity - index ||
-            (rec.type == static_cast<std::uint16_t>(RecordType::data) && rec.length > m_max_record)) {
-            return fail(corrupt("record at position " + std::to_string(pos) + " (type " +
-                                std::to_string(rec.type) + ", length " + std::to_string(rec.length) +
-                                ") is not a valid committed record; cannot find the end of the ring"));
-        }
-        pos += size;
-    }
-    return fail(corrupt("no free header slot within capacity " + std::to_string(m_capacity) + " after head " +
-                        std::to_string(head) + ": cannot find the end of the ring"));
-}
-
 void RingProducer::close() noexcept {
     if (m_header == nullptr) {
         return;
@@ -836,34 +790,23 @@ bool RingProducer::reserve(std::uint64_t size) noexcept {
         // next (acquire fence on its side) also sees this limit.
         shared(m_header->write_limit).store(m_tail + need, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
-    } else if (m_tail - m_cached_head > m_capacity - need - ring::RING_SPSC_GAP) {
-        // Free space is capacity - (tail - head), less the gap: the zeroed header slot
-        // after our last record. A head outside [tail - capacity, tail] (a corrupt or
-        // hostile consumer) makes the unsigned difference exceed capacity and reads as
-        // full: we never write outside the area we own. (need + gap <= capacity: need <
-        // 2 * record_size(max_record) <= capacity, both multiples of 8.)
+    } else if (m_tail - m_cached_head > m_capacity - need) {
+        // Free space is capacity - (tail - head). A head outside [tail - capacity, tail] (a
+        // corrupt or hostile consumer) makes the unsigned difference exceed capacity and
+        // reads as full: we never write outside the area we own.
         // acquire: pairs with the consumer's release store of head in release(); its reads
         // of the records before head are done before we overwrite them.
         m_cached_head = shared(m_header->head).load(std::memory_order_acquire);
-        if (m_tail - m_cached_head > m_capacity ||
-            m_tail - m_cached_head > m_capacity - need - ring::RING_SPSC_GAP) {
+        if (m_tail - m_cached_head > m_capacity || m_tail - m_cached_head > m_capacity - need) {
             return false;
         }
     }
-    m_claim_pos = m_tail;
     if (padding != 0) {
-        if (m_kind == RingKind::spsc) {
-            // Committed now, like any record (the consumer may skip it at once): the record
-            // itself starts at index 0.
-            commit_spsc(to_end - sizeof(RecordHeader), RecordType::padding);
-            m_claim_pos = m_tail;
-        } else {
-            const RecordHeader pad{static_cast<std::uint32_t>(to_end - sizeof(RecordHeader)),
-                                   static_cast<std::uint16_t>(RecordType::padding), 0};
-            std::memcpy(m_data + index, &pad, sizeof pad);
-            m_claim_pos = m_tail + padding;
-        }
+        const RecordHeader pad{static_cast<std::uint32_t>(to_end - sizeof(RecordHeader)),
+                               static_cast<std::uint16_t>(RecordType::padding), 0};
+        std::memcpy(m_data + index, &pad, sizeof pad);
     }
+    m_claim_pos = m_tail + padding;
     return true;
 }
 
@@ -930,12 +873,8 @@ void RingProducer::publish(std::uint64_t length, RecordType type, bool now) noex
         wake_consumer();
         return;
     }
-    if (m_kind == RingKind::spsc) {
-        commit_spsc(length, type);
-    } else {
-        std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
-        m_tail = m_claim_pos + ring::record_size(length);
-    }
+    std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
+    m_tail = m_claim_pos + ring::record_size(length);
     if (now) {
         publish_tail();
     } else {
@@ -945,12 +884,9 @@ void RingProducer::publish(std::uint64_t length, RecordType type, bool now) noex
 
 void RingProducer::publish_tail() noexcept {
     m_unpublished = false;
-    if (m_kind == RingKind::broadcast) {
-        // release: pairs with the readers' acquire load of tail; the padding, record
-        // headers and payloads written before are visible to them. (SPSC committed each
-        // record's header, and stored tail, in commit_spsc().)
-        shared(m_header->tail).store(m_tail, std::memory_order_release);
-    }
+    // release: pairs with the consumer's acquire load of tail in available(); the padding,
+    // record headers and payloads written before are visible to it.
+    shared(m_header->tail).store(m_tail, std::memory_order_release);
     // relaxed: statistics written only by the producer; readers need no ordering with data.
     shared(m_header->messages).store(m_messages, std::memory_order_relaxed);
     shared(m_header->bytes).store(m_bytes, std::memory_order_relaxed);
@@ -1137,8 +1073,7 @@ void RingProducer::abort() noexcept {
         }
         wake_consumer();
     }
-    // SPSC: a padding record written by reserve() stays committed (tail is past it).
-    // Broadcast: a padding record written by reserve() is not published: tail did not move.
+    // SPSC/broadcast: a padding record written by reserve() is not published: tail did not move.
 }
 
 WriteStatus RingProducer::write(std::span<const std::byte> message, Timeout timeout) noexcept {
@@ -1318,11 +1253,11 @@ Result<bool> RingConsumer::refresh_tail(std::uint64_t pos) noexcept {
 }
 
 Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) const noexcept {
-    // Invariants kept by available(): pos is 8-aligned (so a whole record header lies
-    // before the end of the area); MPSC: pos < m_cached_tail, both 8-aligned.
+    // Invariants kept by available(): pos and m_cached_tail are 8-aligned, pos < m_cached_tail,
+    // so a whole record header lies before tail and before the end of the area.
     const std::uint64_t index = pos & m_mask;
     RecordHeader rec;
-    if (m_kind != RingKind::broadcast) {
+    if (m_kind == RingKind::mpsc) {
         // acquire: pairs with the producer's release store of the header word (its commit).
         rec =
             std::bit_cast<RecordHeader>(shared(*header_word(m_data, index)).load(std::memory_order_acquire));
@@ -1334,8 +1269,7 @@ Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) con
     }
     const std::uint64_t size = ring::record_size(rec.length);
     const std::uint64_t to_end = m_capacity - index;
-    // SPSC: a record ends within capacity of head (the producer never writes further).
-    const std::uint64_t readable = m_kind == RingKind::spsc ? m_head + m_capacity - pos : m_cached_tail - pos;
+    const std::uint64_t readable = m_cached_tail - pos;
     auto bad = [&](const char* what) {
         return fail(corrupt_read(std::string(what) + " at position " + std::to_string(pos) + " (type " +
                                  std::to_string(rec.type) + ", length " + std::to_string(rec.length) + ")"));
@@ -1368,8 +1302,7 @@ Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) con
         return bad("record crossing the end of the data area");
     }
     if (size > readable) {
-        return bad(m_kind == RingKind::spsc ? "record extending more than the capacity past head"
-                                            : "record extending past tail");
+        return bad("record extending past tail");
     }
     return Record{static_cast<RecordType>(rec.type), rec.length, size, m_data + index + sizeof(RecordHeader)};
 }
@@ -1513,6 +1446,9 @@ Result<ReadStatus> RingConsumer::ready_now() noexcept {
         }
         if (!*ready) {
             return ReadStatus::empty;
+        }
+        if (m_kind != RingKind::mpsc) {
+            return ReadStatus::ok;
         }
         auto rec = record_at(m_head);
         if (!rec) {

@@ -36,8 +36,6 @@
 /// The segment is untrusted: every value either side reads from it is validated, and a
 /// segment that fails validation gives `Error{kind=corrupt}`, never an out-of-bounds access.
 
-#include <atomic>
-#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -236,8 +234,7 @@ class RingProducer {
         if (m_kind == RingKind::spsc && !m_claimed && max_len <= m_max_record) {
             const std::uint64_t size = ring::record_size(max_len);
             const std::uint64_t index = m_tail & m_mask;
-            if (size <= m_capacity - index &&
-                m_tail - m_cached_head <= m_capacity - size - ring::RING_SPSC_GAP) [[likely]] {
+            if (size <= m_capacity - index && m_tail - m_cached_head <= m_capacity - size) [[likely]] {
                 m_claim_pos = m_tail;
                 m_claim_len = max_len;
                 m_claimed = true;
@@ -256,11 +253,10 @@ class RingProducer {
         }
         complete(length, true);
     }
-    /// Completes the claimed record without announcing it: the batch API. The record is
-    /// committed, so a consumer that is polling may take it at once; what waits for the
-    /// next commit(), flush(), end of stream, close(), or a claim that finds the ring full,
-    /// is the wake-up of a sleeping consumer and the counters in the segment (broadcast:
-    /// also the tail store that publishes the records).
+    /// Completes the claimed record without publishing it yet: the batch API. The consumer
+    /// sees batched records at the next commit(), flush(), end of stream or close(), or
+    /// when a claim finds the ring full, with one store of tail for the whole batch (MPSC:
+    /// the same as commit, each record is committed on its own).
     void commit_batched(std::size_t length) noexcept {
         if (complete_fast(length)) [[likely]] {
             m_unpublished = true;
@@ -268,7 +264,7 @@ class RingProducer {
         }
         complete(length, false);
     }
-    /// Announces the records completed by commit_batched() (wakes a sleeping consumer).
+    /// Publishes the records completed by commit_batched().
     void flush() noexcept;
     /// Drops the outstanding claim; nothing is published (MPSC: the space becomes a padding
     /// record, since other producers may have claimed after it).
@@ -300,46 +296,28 @@ class RingProducer {
     /// Claims `size` bytes of data area (a whole record), inserting padding at wrap.
     /// Returns false when full (never for broadcast).
     bool reserve(std::uint64_t size) noexcept;
-    /// SPSC: the position after the last committed record (walking the headers from head),
-    /// where this producer continues. Errors: a damaged record on the way.
-    Result<std::uint64_t> find_end() noexcept;
     bool reserve_mpsc(std::uint64_t size) noexcept;
     void publish(std::uint64_t length, ring::RecordType type, bool now = true) noexcept;
-    /// Broadcast: stores tail (release). All kinds: stores the counters, then wakes a
-    /// sleeping consumer.
+    /// Stores tail (release) and the counters, then wakes a sleeping consumer.
     void publish_tail() noexcept;
     void complete(std::size_t length, bool now) noexcept;
     Claim claim_slow(std::size_t max_len, Timeout timeout) noexcept;
-    /// SPSC fast path of complete(): commits the claimed record (not announced yet).
+    /// SPSC: writes the record header of the claim and advances our tail (not published).
     bool complete_fast(std::size_t length) noexcept {
         if (m_kind != RingKind::spsc || !m_claimed || length > m_claim_len) {
             return false;
         }
         m_claimed = false;
-        commit_spsc(length, ring::RecordType::data);
+        const ring::RecordHeader rec{static_cast<std::uint32_t>(length),
+                                     static_cast<std::uint16_t>(ring::RecordType::data), 0};
+        std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
+        m_tail = m_claim_pos + ring::record_size(length);
         ++m_messages;
         m_bytes += length;
         if (m_tail - m_cached_head > m_high_water) [[unlikely]] {
             note_high_water();
         }
         return true;
-    }
-    /// SPSC: commits the record at m_claim_pos (its payload is written). Zeroes the header
-    /// slot after it (the consumer's "nothing yet" there; within the gap reserve() kept
-    /// free), stores tail (so head <= tail for any observer that loads head first), then
-    /// the header with release: the commit the consumer polls for.
-    void commit_spsc(std::uint64_t length, ring::RecordType type) noexcept {
-        const std::uint64_t end = m_claim_pos + ring::record_size(length);
-        // relaxed: ordered before the consumer's view of it by the release store below.
-        std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (end & m_mask)))
-            .store(0, std::memory_order_relaxed);
-        std::atomic_ref<std::uint64_t>(m_header->tail).store(end, std::memory_order_relaxed);
-        m_tail = end;
-        const ring::RecordHeader rec{static_cast<std::uint32_t>(length), static_cast<std::uint16_t>(type), 0};
-        // release: pairs with the consumer's acquire load of the header word in available();
-        // the payload, the zeroed next slot and tail are visible to it.
-        std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (m_claim_pos & m_mask)))
-            .store(std::bit_cast<std::uint64_t>(rec), std::memory_order_release);
     }
     void note_high_water() noexcept;
     /// Blocks until reserve(size) succeeds, the timeout passes or the consumer is gone.
@@ -463,30 +441,18 @@ class RingConsumer {
     };
 
     RingConsumer() noexcept = default;
-    /// Whether a record is readable at `pos`: SPSC: its header is committed; MPSC and
-    /// broadcast: pos is before tail (reloaded when the cached copy says empty). Errors:
-    /// corrupt tail.
+    /// Ensures a record is readable at `pos`: returns false when empty (reloading tail
+    /// when the cached copy says empty). Errors: corrupt tail.
     Result<bool> available(std::uint64_t pos) noexcept {
-        if (m_kind == RingKind::spsc) {
-            // The record's own header says whether it is committed; tail is not read.
-            // acquire: pairs with the producer's release store of the header word in
-            // commit_spsc(); the payload is visible once the type is.
-            const auto word =
-                std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (pos & m_mask)))
-                    .load(std::memory_order_acquire);
-            return std::bit_cast<ring::RecordHeader>(word).type !=
-                   static_cast<std::uint16_t>(ring::RecordType::uncommitted);
-        }
         if (pos != m_cached_tail) [[likely]] {
             return true;
         }
         return refresh_tail(pos);
     }
-    /// available()'s slow path (MPSC, broadcast): reloads and validates tail.
+    /// available()'s slow path: reloads and validates tail.
     Result<bool> refresh_tail(std::uint64_t pos) noexcept;
-    /// Reads and validates the record header at `pos` (known to be available). An
-    /// uncommitted record reads as `uncommitted` (not an error). SPSC records must end
-    /// within capacity of head.
+    /// Reads and validates the record header at `pos` (known to be before tail). MPSC: an
+    /// uncommitted record reads as `uncommitted` (not an error).
     Result<Record> record_at(std::uint64_t pos) const noexcept {
         // Fast path (inline): an SPSC data record that passes every check.
         if (m_kind == RingKind::spsc) {
@@ -495,7 +461,7 @@ class RingConsumer {
             std::memcpy(&rec, m_data + index, sizeof rec);
             const std::uint64_t size = ring::record_size(rec.length);
             if (rec.type == static_cast<std::uint16_t>(ring::RecordType::data) &&
-                rec.length <= m_max_record && size <= m_capacity - index && size <= m_head + m_capacity - pos)
+                rec.length <= m_max_record && size <= m_capacity - index && size <= m_cached_tail - pos)
                 [[likely]] {
                 return Record{ring::RecordType::data, rec.length, size,
                               m_data + index + sizeof(ring::RecordHeader)};
@@ -524,7 +490,7 @@ class RingConsumer {
     std::uint64_t m_mask = 0;
     std::uint32_t m_max_record = 0;
     std::uint64_t m_head = 0;         ///< our position (the segment's copy is only written)
-    std::uint64_t m_cached_tail = 0;  ///< MPSC: last tail we read; reloaded only when it says empty
+    std::uint64_t m_cached_tail = 0;  ///< last tail we read; reloaded only when it says empty
     bool m_end_of_stream = false;
     bool m_role = false;
     bool m_follow = false;
