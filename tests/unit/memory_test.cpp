@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "child.hpp"
+#include "mem_target.hpp"
 #include "xproc/access.hpp"
 #include "xproc/maps.hpp"
 
@@ -38,35 +39,8 @@ namespace {
 
 const std::size_t PAGE = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 
-/// A running mem_target and the addresses it printed.
-struct Target {
-    test::Child child;
-    std::map<std::string, std::pair<std::uint64_t, std::size_t>> info;
-
-    std::uint64_t addr(const std::string& name) const { return info.at(name).first; }
-    std::size_t size(const std::string& name) const { return info.at(name).second; }
-    pid_t pid() const { return child.pid(); }
-};
-
-std::unique_ptr<Target> start_target(std::vector<std::string> extra = {}) {
-    static int counter = 0;
-    const std::string info_path =
-        "/tmp/xproc-test-" + std::to_string(getpid()) + "-mem-" + std::to_string(counter++) + ".info";
-    std::vector<std::string> argv = {test::target_path("mem_target"), "--info", info_path};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    auto t = std::make_unique<Target>();
-    t->child.start(argv);
-    EXPECT_TRUE(t->child.wait_for_line("ready"));
-    std::ifstream in(info_path);
-    std::string name, addr;
-    std::size_t size = 0;
-    while (in >> name >> addr >> size) {
-        t->info[name] = {std::stoull(addr, nullptr, 16), size};
-    }
-    std::remove(info_path.c_str());
-    EXPECT_TRUE(t->info.count("value")) << "mem_target printed no addresses";
-    return t;
-}
+using Target = test::MemTarget;
+using test::start_mem_target;
 
 RemoteMemory open_ok(pid_t pid, MemoryOptions options = {}) {
     auto m = RemoteMemory::open(pid, std::move(options));
@@ -116,7 +90,7 @@ TEST(RemoteMemory, open_of_a_vanished_pid_is_no_such_process) {
 }
 
 TEST(RemoteMemory, reads_known_values_with_process_vm_readv) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     auto v = mem.read_value<std::int32_t>(t->addr("value"));
     ASSERT_TRUE(v.has_value()) << v.error().message();
@@ -135,7 +109,7 @@ TEST(RemoteMemory, reads_known_values_with_process_vm_readv) {
 }
 
 TEST(RemoteMemory, write_then_read_round_trips) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     ASSERT_TRUE(mem.write_value<std::int32_t>(t->addr("value"), 777).has_value());
     EXPECT_EQ(mem.read_value<std::int32_t>(t->addr("value")).value(), 777);
@@ -157,7 +131,7 @@ TEST(RemoteMemory, write_then_read_round_trips) {
 }
 
 TEST(RemoteMemory, zero_byte_read_is_complete) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     Transfer tr = read_ok(mem, 0, {});
     EXPECT_TRUE(tr.complete());
@@ -165,7 +139,7 @@ TEST(RemoteMemory, zero_byte_read_is_complete) {
 }
 
 TEST(RemoteMemory, read_into_a_hole_is_a_short_count_not_an_error) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     const std::uint64_t holes = t->addr("holes");
     std::vector<std::byte> buf(2 * PAGE);
@@ -189,7 +163,7 @@ TEST(RemoteMemory, read_into_a_hole_is_a_short_count_not_an_error) {
 }
 
 TEST(RemoteMemory, fully_unmapped_range_is_efault_or_eio_via_proc_mem) {
-    auto t = start_target();
+    auto t = start_mem_target();
     const std::uint64_t hole = t->addr("holes") + PAGE;
     std::vector<std::byte> buf(64);
     {
@@ -223,7 +197,7 @@ TEST(RemoteMemory, fully_unmapped_range_is_efault_or_eio_via_proc_mem) {
 }
 
 TEST(RemoteMemory, prot_none_page_is_read_through_proc_mem) {
-    auto t = start_target();
+    auto t = start_mem_target();
     const std::uint64_t page = t->addr("protnone");
     std::vector<std::byte> buf(PAGE);
     {
@@ -245,7 +219,7 @@ TEST(RemoteMemory, prot_none_page_is_read_through_proc_mem) {
 }
 
 TEST(RemoteMemory, write_to_read_only_page_goes_through_proc_mem_like_gdb) {
-    auto t = start_target();
+    auto t = start_mem_target();
     const std::uint64_t ro = t->addr("readonly");
     const std::array<std::byte, 4> cc{std::byte{0xCC}, std::byte{0xCC}, std::byte{0xCC}, std::byte{0xCC}};
     {
@@ -269,7 +243,7 @@ TEST(RemoteMemory, write_to_read_only_page_goes_through_proc_mem_like_gdb) {
 }
 
 TEST(RemoteMemory, write_to_program_text_makes_a_private_copy_and_leaves_the_file_alone) {
-    auto t = start_target();
+    auto t = start_mem_target();
     auto maps = read_maps(t->pid());
     ASSERT_TRUE(maps.has_value()) << maps.error().message();
     const Mapping* text = nullptr;
@@ -300,7 +274,7 @@ TEST(RemoteMemory, write_to_program_text_makes_a_private_copy_and_leaves_the_fil
 }
 
 TEST(RemoteMemory, kernel_addresses_stop_with_kernel_address) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     std::vector<std::byte> buf(64);
     Transfer tr = read_ok(mem, 0xffff888000000000ull, buf);
@@ -327,7 +301,7 @@ TEST(RemoteMemory, kernel_addresses_stop_with_kernel_address) {
 }
 
 TEST(RemoteMemory, huge_count_stops_at_the_end_of_the_mapping) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     // A 64 GiB destination, reserved but never touched beyond the first page.
     const std::size_t huge = std::size_t{64} << 30;
@@ -343,7 +317,7 @@ TEST(RemoteMemory, huge_count_stops_at_the_end_of_the_mapping) {
 }
 
 TEST(RemoteMemory, transfers_are_split_at_max_per_call) {
-    auto t = start_target({"--big", "2"});
+    auto t = start_mem_target({"--big", "2"});
     std::size_t calls = 0;
     std::size_t largest = 0;
     MemoryOptions opts;
@@ -394,7 +368,7 @@ struct AliasedWindow {
 
 TEST(RemoteMemory, reads_a_sparse_mapping_larger_than_2_GiB_in_split_calls) {
     const std::size_t mib = 2048 + 64;  // just over 2 GiB: two calls
-    auto t = start_target({"--sparse", std::to_string(mib)});
+    auto t = start_mem_target({"--sparse", std::to_string(mib)});
     const std::size_t size = t->size("sparse");
     ASSERT_EQ(size, mib << 20);
     std::vector<std::size_t> calls;
@@ -415,7 +389,7 @@ TEST(RemoteMemory, reads_a_sparse_mapping_larger_than_2_GiB_in_split_calls) {
 }
 
 TEST(RemoteMemory, readv_reads_many_ranges_in_batches) {
-    auto t = start_target({"--big", "2"});
+    auto t = start_mem_target({"--big", "2"});
     std::size_t calls = 0;
     MemoryOptions opts;
     opts.on_call = [&](std::size_t) { ++calls; };
@@ -455,7 +429,7 @@ TEST(RemoteMemory, readv_reads_many_ranges_in_batches) {
 }
 
 TEST(RemoteMemory, readv_reports_each_range_across_holes_and_prot_none) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     const std::uint64_t holes = t->addr("holes");
     std::vector<std::byte> a(PAGE), b(64), c(2 * PAGE), d(PAGE), e(16);
@@ -486,7 +460,7 @@ TEST(RemoteMemory, readv_reports_each_range_across_holes_and_prot_none) {
 }
 
 TEST(RemoteMemory, target_that_exits_during_a_read_is_no_such_process) {
-    auto t = start_target({"--big", "8"});
+    auto t = start_mem_target({"--big", "8"});
     bool killed = false;
     MemoryOptions opts;
     opts.max_per_call = 64 << 10;
@@ -511,7 +485,7 @@ TEST(RemoteMemory, target_that_exits_during_a_read_is_no_such_process) {
 }
 
 TEST(RemoteMemory, zombie_target_is_no_such_process) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     ASSERT_EQ(kill(t->pid(), SIGKILL), 0);
     // Wait until it is a zombie, without reaping it.
@@ -616,12 +590,12 @@ std::string check_proc_mem_fallback(const Target& t, int err) {
 }
 
 TEST(RemoteMemory, falls_back_to_proc_mem_without_cross_memory_attach) {
-    auto t = start_target();
+    auto t = start_mem_target();
     EXPECT_EQ(check_proc_mem_fallback(*t, ENOSYS), "");
 }
 
 TEST(RemoteMemory, falls_back_to_proc_mem_when_process_vm_readv_is_refused) {
-    auto t = start_target();
+    auto t = start_mem_target();
     EXPECT_EQ(check_proc_mem_fallback(*t, EPERM), "");
 }
 
@@ -673,7 +647,7 @@ struct OtherTracer {
 };
 
 TEST(RemoteMemory, reads_while_another_debugger_is_attached) {
-    auto t = start_target();
+    auto t = start_mem_target();
     OtherTracer tracer(t->pid());
     auto ids = Process::open(t->pid()).value().ids();
     ASSERT_TRUE(ids.has_value());
@@ -698,7 +672,7 @@ TEST(RemoteMemory, reads_while_another_debugger_is_attached) {
 }
 
 TEST(RemoteMemory, ptrace_path_serves_a_target_stopped_under_our_ptrace) {
-    auto t = start_target();
+    auto t = start_mem_target();
     const pid_t pid = t->pid();
     ASSERT_EQ(ptrace(PTRACE_SEIZE, pid, nullptr, nullptr), 0) << std::strerror(errno);
     ASSERT_EQ(ptrace(PTRACE_INTERRUPT, pid, nullptr, nullptr), 0);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "child.hpp"
+#include "mem_target.hpp"
 
 namespace xproc {
 namespace {
@@ -26,35 +27,8 @@ namespace {
 const char NEEDLE[] = "XPROC-NEEDLE";
 const std::size_t NEEDLE_LEN = sizeof NEEDLE - 1;
 
-/// A running mem_target and the addresses it printed.
-struct Target {
-    test::Child child;
-    std::map<std::string, std::pair<std::uint64_t, std::size_t>> info;
-
-    std::uint64_t addr(const std::string& name) const { return info.at(name).first; }
-    std::size_t size(const std::string& name) const { return info.at(name).second; }
-    pid_t pid() const { return child.pid(); }
-};
-
-std::unique_ptr<Target> start_target(std::vector<std::string> extra = {}) {
-    static int counter = 0;
-    const std::string info_path =
-        "/tmp/xproc-test-" + std::to_string(getpid()) + "-scan-" + std::to_string(counter++) + ".info";
-    std::vector<std::string> argv = {test::target_path("mem_target"), "--info", info_path};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    auto t = std::make_unique<Target>();
-    t->child.start(argv);
-    EXPECT_TRUE(t->child.wait_for_line("ready"));
-    std::ifstream in(info_path);
-    std::string name, addr;
-    std::size_t size = 0;
-    while (in >> name >> addr >> size) {
-        t->info[name] = {std::stoull(addr, nullptr, 16), size};
-    }
-    std::remove(info_path.c_str());
-    EXPECT_TRUE(t->info.count("value")) << "mem_target printed no addresses";
-    return t;
-}
+using Target = test::MemTarget;
+using test::start_mem_target;
 
 RemoteMemory open_ok(pid_t pid) {
     auto m = RemoteMemory::open(pid);
@@ -102,7 +76,7 @@ ScanOptions in_range(std::uint64_t start, std::uint64_t end) {
 }
 
 TEST(Scan, finds_a_string_everywhere_in_the_process) {
-    auto t = start_target({"--big", "2"});
+    auto t = start_mem_target({"--big", "2"});
     RemoteMemory mem = open_ok(t->pid());
     auto r = find_string(mem, NEEDLE);
     ASSERT_TRUE(r.has_value()) << r.error().message();
@@ -121,7 +95,7 @@ TEST(Scan, finds_a_string_everywhere_in_the_process) {
 }
 
 TEST(Scan, matches_across_chunk_boundaries_are_found_once_for_every_chunk_size) {
-    auto t = start_target({"--big", "2"});
+    auto t = start_mem_target({"--big", "2"});
     RemoteMemory mem = open_ok(t->pid());
     const std::uint64_t big = t->addr("big");
     const std::size_t size = t->size("big");
@@ -140,7 +114,7 @@ TEST(Scan, matches_across_chunk_boundaries_are_found_once_for_every_chunk_size) 
 }
 
 TEST(Scan, finds_a_pattern_that_straddles_two_mappings) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     const std::uint64_t s = t->addr("straddle");
     const std::uint64_t want = s + 4096 - 5;
@@ -168,7 +142,7 @@ bool kernel_has_pagemap_scan() {
 
 TEST(Scan, skips_never_touched_anonymous_memory_but_finds_what_was_written_there) {
     const std::size_t mib = 4096;
-    auto t = start_target({"--sparse", std::to_string(mib)});
+    auto t = start_mem_target({"--sparse", std::to_string(mib)});
     RemoteMemory mem = open_ok(t->pid());
     const std::uint64_t sentinel_at = t->addr("sparse") + t->size("sparse") - 8;
     ScanOptions o;
@@ -204,7 +178,7 @@ TEST(Scan, skips_never_touched_anonymous_memory_but_finds_what_was_written_there
 }
 
 TEST(Scan, alignment_and_max_matches_match_a_reference_search) {
-    auto t = start_target({"--big", "2"});
+    auto t = start_mem_target({"--big", "2"});
     RemoteMemory mem = open_ok(t->pid());
     const std::uint64_t big = t->addr("big");
     const std::size_t size = t->size("big");
@@ -229,7 +203,7 @@ TEST(Scan, alignment_and_max_matches_match_a_reference_search) {
 }
 
 TEST(Scan, find_value_then_rescan_narrows_to_the_changed_value) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     ScanOptions o;
     o.alignment = 4;
@@ -256,7 +230,7 @@ TEST(Scan, find_value_then_rescan_narrows_to_the_changed_value) {
 }
 
 TEST(Scan, rescan_drops_addresses_that_became_unreadable) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     ScanResult previous;
     const std::uint64_t hole = t->addr("holes") + 4096;
@@ -269,7 +243,7 @@ TEST(Scan, rescan_drops_addresses_that_became_unreadable) {
 }
 
 TEST(Scan, finds_floats_by_their_exact_bits) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     auto d = find_value(mem, ValueType::f64, 3.25);
     ASSERT_TRUE(d.has_value()) << d.error().message();
@@ -283,7 +257,7 @@ TEST(Scan, finds_floats_by_their_exact_bits) {
 }
 
 TEST(Scan, writable_only_skips_read_only_mappings) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     // Plant the needle in the read-only page (written through /proc/PID/mem).
     auto w = mem.write(t->addr("readonly") + 100, std::as_bytes(std::span(NEEDLE, NEEDLE_LEN)));
@@ -323,7 +297,7 @@ TEST(Scan, value_bytes_checks_the_range_of_the_type) {
 }
 
 TEST(Scan, rejects_an_empty_pattern_and_zero_alignment) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     auto e = find_bytes(mem, {});
     ASSERT_FALSE(e.has_value());
@@ -336,7 +310,7 @@ TEST(Scan, rejects_an_empty_pattern_and_zero_alignment) {
 }
 
 TEST(Scan, target_that_exited_is_no_such_process) {
-    auto t = start_target();
+    auto t = start_mem_target();
     RemoteMemory mem = open_ok(t->pid());
     t->child.kill_and_reap();
     auto r = find_string(mem, NEEDLE);

@@ -465,6 +465,16 @@ std::string format_string(std::span<const std::byte> units, bool force_ellipses,
     bool need_escape = false;
     std::size_t idx = 0;
     const ConvertedChar* elem = nullptr;
+    // Before a repeat block or an incomplete sequence: close an open string, then a comma
+    // unless it is the first element.
+    auto separate = [&] {
+        if (prev == State::single) {
+            out += quote;
+        }
+        if (prev != State::start) {
+            out += ", ";
+        }
+    };
     for (;;) {
         switch (state) {
             case State::start:
@@ -483,12 +493,7 @@ std::string format_string(std::span<const std::byte> units, bool force_ellipses,
                 }
                 break;
             case State::repeat:
-                if (prev == State::single) {
-                    out += quote;
-                }
-                if (prev != State::start) {
-                    out += ", ";
-                }
+                separate();
                 out += '\'';
                 print_wchar(out, elem->result == CharResult::ok && wchar_printable(elem->ch), elem->ch,
                             elem->buf, elem->buflen, width, quote, need_escape);
@@ -496,12 +501,7 @@ std::string format_string(std::span<const std::byte> units, bool force_ellipses,
                 out += " <repeats " + std::to_string(elem->repeat_count) + " times>";
                 break;
             case State::incomplete:
-                if (prev == State::single) {
-                    out += quote;
-                }
-                if (prev != State::start) {
-                    out += ", ";
-                }
+                separate();
                 out += "<incomplete sequence ";
                 print_wchar(out, false, 0, elem->buf, elem->buflen, width, 0, need_escape);
                 out += '>';
