@@ -526,7 +526,7 @@ void check_yama(ReportBuilder& b, const AccessFacts& f, bool cap) {
 }
 
 std::string tracer_text(const AccessFacts& f) {
-    return "process " + num(f.target.tracer_pid) + (f.tracer_comm.empty() ? "" : " (" + f.tracer_comm + ")");
+    return "PID " + num(f.target.tracer_pid) + (f.tracer_comm.empty() ? "" : " (" + f.tracer_comm + ")");
 }
 
 void check_tracer(ReportBuilder& b, const AccessFacts& f, AccessMode mode) {

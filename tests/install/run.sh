@@ -31,18 +31,24 @@ cmake --build "$work/cmake-build" >/dev/null
 
 pcdir=$(dirname "$(find "$work/prefix" -name xproc.pc | head -n1)")
 libdir=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir xproc)
+# A static libxproc.a needs its private dependencies (libunwind, libstdc++) on the link line:
+# pkg-config gives them with --static (Requires.private, Libs.private).
+pc_static=""
+if [ -e "$libdir/libxproc.a" ] && [ ! -e "$libdir/libxproc.so" ]; then
+  pc_static="--static"
+fi
 
 # Before the second C++ consumer: the test passes on two "consumer ok" lines, so a
 # failure here (set -e) must happen before the second one is printed.
 echo "-- C program, pkg-config xproc"
-c_flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs xproc)
+c_flags=$(PKG_CONFIG_PATH=$pcdir pkg-config $pc_static --cflags --libs xproc)
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Wextra -Werror -pedantic $extra "$here/consumer/ring_c.c" $c_flags \
   -Wl,-rpath,"$libdir" -o "$work/ring-c"
 "$work/ring-c"
 
 echo "-- pkg-config xproc"
-flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs xproc)
+flags=$(PKG_CONFIG_PATH=$pcdir pkg-config $pc_static --cflags --libs xproc)
 # shellcheck disable=SC2086
 c++ -std=c++23 $extra "$here/consumer/main.cpp" $flags -Wl,-rpath,"$libdir" -o "$work/pc-consumer"
 "$work/pc-consumer"

@@ -400,9 +400,9 @@ TEST(AccessIntegration, existing_tracer_is_named) {
     const auto v = explain_access(pid, AccessMode::ptrace_attach);
     EXPECT_EQ(v.rule, AccessRule::already_traced);
     const std::string t = std::to_string(tracer);
-    EXPECT_THAT(v.reason, HasSubstr("is already traced by process " + t + " ("));
+    EXPECT_THAT(v.reason, HasSubstr("is already traced by PID " + t + " ("));
     EXPECT_THAT(v.reason, HasSubstr("a process can have only one tracer"));
-    EXPECT_THAT(v.how_to_allow, HasSubstr("detach the other tracer, process " + t));
+    EXPECT_THAT(v.how_to_allow, HasSubstr("detach the other tracer, PID " + t));
     EXPECT_THAT(v.how_to_allow, HasSubstr("kill " + t));
     // Reading the map and the memory does not need the tracer slot.
     EXPECT_TRUE(explain_access(pid, AccessMode::read).allowed());
@@ -414,12 +414,12 @@ TEST(AccessIntegration, existing_tracer_is_named) {
     ASSERT_FALSE(comm.empty());
     const auto attach_report = xproc::explain_access_all(pid, AccessMode::attach);
     EXPECT_TRUE(attach_report.verdict.allowed()) << attach_report.text();
-    EXPECT_TRUE(has_line(attach_report.text(), "  ok       tracer: traced by process " + t + " (" + comm +
+    EXPECT_TRUE(has_line(attach_report.text(), "  ok       tracer: traced by PID " + t + " (" + comm +
                                                    ") — memory access does not need the tracer slot"))
         << attach_report.text();
     const auto ptrace_report = xproc::explain_access_all(pid, AccessMode::ptrace_attach);
     EXPECT_EQ(ptrace_report.verdict.rule, AccessRule::already_traced);
-    EXPECT_TRUE(has_line(ptrace_report.text(), "  REFUSES  tracer: traced by process " + t + " (" + comm +
+    EXPECT_TRUE(has_line(ptrace_report.text(), "  REFUSES  tracer: traced by PID " + t + " (" + comm +
                                                    ") — one tracer at a time"))
         << ptrace_report.text();
     std::size_t refusals = 0;

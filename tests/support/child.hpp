@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,34 @@ class Child {
         std::free(line);
         return found;
     }
+
+    /// Reads stdout lines until one starts with `prefix`; that line (without the newline), or
+    /// nullopt on EOF.
+    std::optional<std::string> read_line_prefix(const std::string& prefix) {
+        if (m_out == nullptr) {
+            return std::nullopt;
+        }
+        char* line = nullptr;
+        size_t cap = 0;
+        std::optional<std::string> found;
+        for (;;) {
+            const ssize_t n = getline(&line, &cap, m_out);
+            if (n < 0) {
+                break;
+            }
+            std::string s(line, static_cast<size_t>(n));
+            while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) {
+                s.pop_back();
+            }
+            if (s.starts_with(prefix)) {
+                found = std::move(s);
+                break;
+            }
+        }
+        std::free(line);
+        return found;
+    }
+    bool wait_for_line_prefix(const std::string& prefix) { return read_line_prefix(prefix).has_value(); }
 
     /// Stops the child with SIGSTOP and waits until it is really stopped.
     bool freeze() {

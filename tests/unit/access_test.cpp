@@ -438,14 +438,14 @@ TEST(Diagnose, already_traced_names_the_tracer) {
     EXPECT_EQ(v.rule, AccessRule::already_traced);
     EXPECT_EQ(
         v.reason,
-        "process 42 (victim) is already traced by process 77 (gdb) (its TracerPid), and a process can have "
+        "process 42 (victim) is already traced by PID 77 (gdb) (its TracerPid), and a process can have "
         "only one tracer");
-    EXPECT_THAT(v.how_to_allow, HasSubstr("detach the other tracer, process 77 (gdb)"));
+    EXPECT_THAT(v.how_to_allow, HasSubstr("detach the other tracer, PID 77 (gdb)"));
     EXPECT_THAT(v.how_to_allow, HasSubstr("kill 77"));
 
     f.tracer_comm.clear();
     v = ptrace_attach(f);
-    EXPECT_THAT(v.reason, HasSubstr("already traced by process 77 (its TracerPid)"));
+    EXPECT_THAT(v.reason, HasSubstr("already traced by PID 77 (its TracerPid)"));
 }
 
 TEST(Diagnose, our_own_tracing_is_not_a_refusal) {
@@ -597,9 +597,9 @@ TEST(DiagnoseModes, a_tracer_refuses_only_ptrace_attach) {
 
     const AccessReport r = diagnose_all(f, AccessMode::attach);
     EXPECT_EQ(line_of(r, AccessCheck::tracer),
-              "ok traced by process 77 (gdb) — memory access does not need the tracer slot");
+              "ok traced by PID 77 (gdb) — memory access does not need the tracer slot");
     const AccessReport p = diagnose_all(f, AccessMode::ptrace_attach);
-    EXPECT_EQ(line_of(p, AccessCheck::tracer), "REFUSES traced by process 77 (gdb) — one tracer at a time");
+    EXPECT_EQ(line_of(p, AccessCheck::tracer), "REFUSES traced by PID 77 (gdb) — one tracer at a time");
 }
 
 TEST(DiagnoseModes, ptrace_attach_to_a_process_we_already_trace_is_refused) {

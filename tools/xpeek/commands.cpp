@@ -16,6 +16,7 @@
 
 #include "link_map.hpp"
 #include "session.hpp"
+#include "text.hpp"
 #include "xproc/maps.hpp"
 #include "xproc/process.hpp"
 #include "xproc/scan.hpp"
@@ -59,6 +60,9 @@ constexpr std::string_view DUMP_DETAILS =
     "stderr when it is a terminal and the range is over 64 MiB.";
 
 constexpr std::string_view INFO_DETAILS =
+    "info registers [REG...]  registers of the selected thread (info all-registers: x87, SSE)\n"
+    "info threads         every thread: number, LWP, name, where it is\n"
+    "info breakpoints     breakpoints and watchpoints, with hit counts\n"
     "info proc mappings   the target's mappings, in gdb's table\n"
     "info symbol ADDR     which symbol ADDR is in: \"main + 4 in section .text of /bin/prog\"\n"
     "info address SYM     where a symbol is: \"Symbol \\\"main\\\" is at 0x... in a file compiled without "
@@ -87,9 +91,125 @@ const Command COMMANDS[] = {
     {"info",
      {"i"},
      &Session::cmd_info,
-     "info proc mappings | symbol ADDR | address SYM",
+     "info registers | threads | breakpoints | proc mappings | symbol ADDR | address SYM",
      "Show things about the target.",
      INFO_DETAILS},
+    {"print",
+     {"p", "inspect"},
+     &Session::cmd_print,
+     "print[/FMT] EXPRESSION",
+     "Print the value of an expression ($REG, symbols, arithmetic).",
+     "print $rip, p/x $rsp, p $eflags, p sym+8, p 6*7. FMT: x d u o t c a z.\n"
+     "Values are numbered $1, $2... and can be used again as $N ($ is the last one)."},
+    {"attach",
+     {},
+     &Session::cmd_attach,
+     "attach PID",
+     "Attach to a process (ptrace seize; all its threads stop).",
+     "Seizes every thread of PID (PTRACE_SEIZE, never PTRACE_ATTACH) and stops them.\n"
+     "Commands that need registers (info registers, bt, break, stepi...) attach to the\n"
+     "process given on the command line on first use."},
+    {"detach",
+     {},
+     &Session::cmd_detach,
+     "detach",
+     "Detach from the process: breakpoints removed, threads resumed.",
+     "Removes every breakpoint and watchpoint (original bytes back, debug registers cleared)\n"
+     "and lets every thread run again; a process that was stopped (state T) before we\n"
+     "attached stays stopped. quit, end of input, SIGTERM and SIGHUP do the same."},
+    {"kill",
+     {},
+     &Session::cmd_kill,
+     "kill",
+     "Kill the process (SIGKILL).",
+     "Sends SIGKILL to the attached process and waits for its end."},
+    {"continue",
+     {"c", "cont", "fg"},
+     &Session::cmd_continue,
+     "continue [N]",
+     "Resume every thread until a breakpoint, a signal or Ctrl-C.",
+     "With N, the breakpoint the thread stopped at is ignored N-1 more times.\n"
+     "Ctrl-C stops the target again and returns to the prompt."},
+    {"stepi",
+     {"si"},
+     &Session::cmd_stepi,
+     "stepi [N]",
+     "Step one machine instruction (N times) in the selected thread.",
+     "Only the selected thread moves; the others stay stopped."},
+    {"nexti",
+     {"ni"},
+     &Session::cmd_nexti,
+     "nexti [N]",
+     "Step one instruction, stepping over calls.",
+     "A call runs to its return (all threads run meanwhile, as in continue)."},
+    {"finish",
+     {"fin"},
+     &Session::cmd_finish,
+     "finish",
+     "Run until the selected frame returns.",
+     "Runs every thread until the current function returns to its caller in this thread."},
+    {"signal",
+     {},
+     &Session::cmd_signal,
+     "signal SIG",
+     "Continue, giving a signal (SIGUSR1, USR1, 10; 0 for none) to the selected thread.",
+     "Resumes like continue; the selected thread receives SIG (its pending one is replaced)."},
+    {"break",
+     {"b", "br", "brea"},
+     &Session::cmd_break,
+     "break FUNCTION | *ADDRESS",
+     "Set a breakpoint (hardware debug register first, int3 when the four are used).",
+     "break FUNCTION stops after the prologue gdb would skip (endbr64, push %rbp; mov %rsp,%rbp);\n"
+     "break *ADDRESS stops at that instruction. Hardware breakpoints change nothing in memory."},
+    {"tbreak",
+     {},
+     &Session::cmd_tbreak,
+     "tbreak FUNCTION | *ADDRESS",
+     "Set a temporary breakpoint (deleted when hit).",
+     "As break; deleted after its first hit."},
+    {"hbreak",
+     {},
+     &Session::cmd_hbreak,
+     "hbreak FUNCTION | *ADDRESS",
+     "Set a hardware-assisted breakpoint (fails when no debug register is free).",
+     "As break, but never an int3."},
+    {"watch",
+     {},
+     &Session::cmd_watch,
+     "watch SYMBOL | *(TYPE *)ADDRESS | {TYPE}ADDRESS",
+     "Stop when a location is written (hardware watchpoint).",
+     "The watched size is the symbol's size, or TYPE's: 1, 2, 4 or 8 bytes, aligned."},
+    {"rwatch",
+     {},
+     &Session::cmd_rwatch,
+     "rwatch SYMBOL | *(TYPE *)ADDRESS | {TYPE}ADDRESS",
+     "Stop when a location is read (hardware read watchpoint).",
+     "x86 cannot watch reads alone: an access that leaves the value unchanged is taken as a read."},
+    {"awatch",
+     {},
+     &Session::cmd_awatch,
+     "awatch SYMBOL | *(TYPE *)ADDRESS | {TYPE}ADDRESS",
+     "Stop when a location is read or written (access watchpoint).",
+     "As watch, for reads and writes."},
+    {"delete",
+     {"d"},
+     &Session::cmd_delete,
+     "delete [N...]",
+     "Delete breakpoints (all when no number is given).",
+     "delete N M removes breakpoints or watchpoints N and M; delete alone removes all."},
+    {"backtrace",
+     {"bt", "where"},
+     &Session::cmd_backtrace,
+     "backtrace [N]",
+     "Print the selected thread's stack (N innermost frames).",
+     "Frames come from libunwind (DWARF CFI, frame pointers as fallback), names from the\n"
+     "symbol tables: #N  0xPC in function () from /lib/..."},
+    {"thread",
+     {"t"},
+     &Session::cmd_thread,
+     "thread [N] | thread apply all COMMAND",
+     "Select thread N, or run a command in every thread.",
+     "thread N selects gdb's thread N (see info threads); thread apply all bt prints every stack."},
     {"source",
      {},
      &Session::cmd_source,
@@ -108,35 +228,8 @@ const Command COMMANDS[] = {
      &Session::cmd_quit,
      "quit",
      "Exit xpeek.",
-     "Exits (the target keeps running: xpeek never stops it)."},
+     "Exits. When attached, first detaches: breakpoints removed, the target runs on."},
 };
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-std::string_view next_word(std::string_view& s) {
-    s = trim(s);
-    std::size_t n = 0;
-    while (n < s.size() && std::isspace(static_cast<unsigned char>(s[n])) == 0) {
-        ++n;
-    }
-    const std::string_view w = s.substr(0, n);
-    s = trim(s.substr(n));
-    return w;
-}
-
-std::string hex(std::uint64_t v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-    return buf;
-}
 
 /// Little-endian bytes of the low `size` bytes of v.
 void put_bits(std::vector<std::byte>& out, std::uint64_t v, unsigned size) {
@@ -229,6 +322,9 @@ bool Session::cmd_set(std::string_view args) {
     }
     if (!args.empty() && args.front() == '{') {
         return set_memory(args);
+    }
+    if (!args.empty() && args.front() == '$') {
+        return set_dollar(args);
     }
     if (first == "print" || first == "p" || first == "pr") {
         return set_print(rest);
@@ -682,17 +778,29 @@ bool Session::cmd_info(std::string_view args) {
         {"proc", &Session::info_proc},
         {"symbol", &Session::info_symbol},
         {"address", &Session::info_address},
+        {"threads", &Session::info_threads},
+        {"breakpoints", &Session::info_breakpoints},
+        {"watchpoints", &Session::info_breakpoints},
     };
     if (sub.empty()) {
         std::printf(
             "List of info subcommands:\n\n"
             "info address -- Describe where symbol SYM is stored.\n"
+            "info breakpoints -- Status of breakpoints and watchpoints.\n"
             "info proc -- Show additional information about a process (info proc mappings).\n"
-            "info symbol -- Describe what symbol is at location ADDR.\n");
+            "info registers -- List of registers and their contents (info all-registers: all).\n"
+            "info symbol -- Describe what symbol is at location ADDR.\n"
+            "info threads -- Display currently known threads.\n");
         return true;
     }
-    if (sub == "registers" || sub == "all-registers" || sub.starts_with("reg")) {
-        return error("info registers: registers need a ptrace attach (next release)");
+    if (sub == "all-registers") {
+        return info_registers(rest, true);
+    }
+    if (sub == "registers" || sub.starts_with("reg") || sub == "r") {
+        return info_registers(rest, false);
+    }
+    if (sub == "b" || sub == "br" || sub == "break") {
+        return info_breakpoints(rest);
     }
     const Sub* found = nullptr;
     int matches = 0;

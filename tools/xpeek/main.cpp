@@ -9,7 +9,9 @@
 // rewritten to CLI11's double-dash forms before parsing (gdb_style_arguments).
 //
 // Exit status: 0 success; 1 when the process cannot be opened, on a usage error, or in
-// --batch when the last command failed (as gdb -batch). xpeek never stops the target.
+// --batch when the last command failed (as gdb -batch); 128+N after signal N (SIGTERM,
+// SIGHUP), once the target is detached. Memory commands never stop the target; ptrace
+// commands attach (PTRACE_SEIZE) and every way out detaches.
 // See man/xpeek.1.
 
 #include <unistd.h>
@@ -128,6 +130,18 @@ void on_sigint(int) {
     xpeek::g_interrupted = 1;
 }
 
+void on_terminate(int sig) {
+    xpeek::g_terminate = sig;
+}
+
+/// After SIGTERM/SIGHUP: detach cleanly (breakpoints out, threads resumed), then exit as
+/// the signal's default action would be reported by a shell (128 + signal).
+int terminate_session(xpeek::Session& session) {
+    const int sig = xpeek::g_terminate;
+    session.release(sig == SIGHUP ? "SIGHUP" : "SIGTERM");
+    return 128 + sig;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,8 +165,10 @@ int main(int argc, char** argv) {
     app.add_flag("--quiet", quiet, "accepted for gdb compatibility (-q, -nx)");
     app.add_option("pid", positionals, "the process to examine");
     app.footer(
-        "Commands: x/FMT ADDR, set {TYPE}ADDR = VAL, find, dump memory, info proc mappings,\n"
-        "info symbol, info address, help, quit. gdb's -batch, -ex, -p, -x also work. See xpeek(1).");
+        "Commands: x/FMT ADDR, print, set {TYPE}ADDR = VAL, set $REG = VAL, find, dump memory,\n"
+        "info registers|threads|breakpoints|proc mappings|symbol|address, bt, thread apply all bt,\n"
+        "break, tbreak, hbreak, watch, rwatch, awatch, delete, continue, stepi, nexti, finish,\n"
+        "signal, attach, detach, kill, help, quit. gdb's -batch, -ex, -p, -x also work. See xpeek(1).");
 
     std::vector<std::string> args = gdb_style_arguments(argc, argv);
     std::vector<char*> cargs;
@@ -198,18 +214,36 @@ int main(int argc, char** argv) {
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
+    // SIGTERM and SIGHUP end xpeek, but only after it has detached: a target must never be
+    // left stopped or with an int3 in its text. No SA_RESTART, so a blocked read returns.
+    struct sigaction term {};
+    term.sa_handler = on_terminate;
+    sigemptyset(&term.sa_mask);
+    sigaction(SIGTERM, &term, nullptr);
+    sigaction(SIGHUP, &term, nullptr);
+    // Writing to a closed terminal or pipe must not kill us before we detach.
+    signal(SIGPIPE, SIG_IGN);
 
     bool last_ok = true;
     for (const std::string& c : commands) {
         last_ok = session.execute(c);
+        if (xpeek::g_terminate != 0) {
+            return terminate_session(session);
+        }
         if (session.quit_requested()) {
+            session.release(nullptr);
             return last_ok ? EXIT_SUCCESS : EXIT_FAILURE;
         }
     }
     if (batch) {
+        session.release(nullptr);
         return last_ok ? EXIT_SUCCESS : EXIT_FAILURE;
     }
     // Interactive, as gdb: the status does not depend on the commands typed.
     xpeek::run_interactive(session, quiet);
+    if (xpeek::g_terminate != 0) {
+        return terminate_session(session);
+    }
+    session.release(session.attached() && !session.quit_requested() ? "end of input" : nullptr);
     return EXIT_SUCCESS;
 }

@@ -5,31 +5,13 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "text.hpp"
+#include "xproc/breakpoints.hpp"
 #include "xproc/process.hpp"
 
 namespace xpeek {
 
 volatile std::sig_atomic_t g_interrupted = 0;
-
-namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-std::string hex(std::uint64_t v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-    return buf;
-}
-
-}  // namespace
 
 const std::byte* MemoryWindow::get(xproc::RemoteMemory& memory, std::uint64_t address, std::size_t n) {
     if (m_valid >= n && address >= m_base && address - m_base <= m_valid - n) {
@@ -46,6 +28,10 @@ const std::byte* MemoryWindow::get(xproc::RemoteMemory& memory, std::uint64_t ad
     }
     m_base = address;
     m_valid = t->bytes;
+    if (m_patches != nullptr) {
+        // Show the program's own bytes where breakpoints are inserted (gdb does the same).
+        m_patches->unpatch(address, std::span<std::byte>(m_buffer.data(), m_valid));
+    }
     if (t->bytes >= n) {
         return m_buffer.data();
     }
@@ -145,19 +131,6 @@ std::optional<std::uint64_t> Session::symbol_address(std::string_view name) {
         return std::nullopt;
     }
     return m_symbols->lookup(name);
-}
-
-std::expected<Value, std::string> Session::register_value(std::string_view name) {
-    // Issue 5: with a ptrace attachment, read the register (or $_, $__ convenience variables).
-    if (name == "_" && m_next_address) {
-        Value v;
-        v.kind = Value::Kind::address;
-        v.integer = static_cast<std::int64_t>(*m_next_address);
-        v.size = 8;
-        v.is_unsigned = true;
-        return v;
-    }
-    return std::unexpected("$" + std::string(name) + ": registers need a ptrace attach (next release)");
 }
 
 bool Session::execute(std::string_view line) {

@@ -24,6 +24,8 @@
 #include "format.hpp"
 #include "xproc/memory.hpp"
 #include "xproc/symbols.hpp"
+#include "xproc/tracer.hpp"
+#include "xproc/unwind.hpp"
 
 namespace xpeek {
 
@@ -43,8 +45,11 @@ struct Command {
 /// Every command, in the order `help` lists them.
 std::span<const Command> command_table();
 
-/// Set by SIGINT while a command runs (gdb's QUIT): long commands stop at the next item.
+/// Set by SIGINT while a command runs (gdb's QUIT): long commands stop at the next item, a
+/// running target is interrupted.
 extern volatile std::sig_atomic_t g_interrupted;
+/// Set to SIGTERM or SIGHUP when one arrives: xpeek detaches cleanly and exits.
+extern volatile std::sig_atomic_t g_terminate;
 
 /// Bytes read from the target around the items being examined (one read per window, not one
 /// per item), remembering why a read stopped.
@@ -56,6 +61,11 @@ class MemoryWindow {
     const std::string& stop_reason() const noexcept { return m_stop_reason; }
     const std::optional<xproc::Error>& fatal() const noexcept { return m_fatal; }
     void clear() noexcept { m_valid = 0; }
+    /// Breakpoints whose int3 bytes are hidden from what `get` returns (nullptr: none).
+    void set_patches(const xproc::Breakpoints* patches) noexcept {
+        m_patches = patches;
+        m_valid = 0;
+    }
 
   private:
     static constexpr std::size_t WINDOW = 64 * 1024;
@@ -64,11 +74,16 @@ class MemoryWindow {
     std::size_t m_valid = 0;
     std::string m_stop_reason;
     std::optional<xproc::Error> m_fatal;
+    const xproc::Breakpoints* m_patches = nullptr;
 };
 
 class Session final : public Scope {
   public:
     Session() = default;
+    /// Detaches (breakpoints removed, threads resumed) if still attached.
+    ~Session() override;
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
     /// Opens the target: pins the process and loads its symbols. The error is one line.
     bool open(pid_t pid, std::string& error);
@@ -94,6 +109,31 @@ class Session final : public Scope {
     bool cmd_help(std::string_view args);
     bool cmd_quit(std::string_view args);
     bool cmd_source(std::string_view args);
+    bool cmd_print(std::string_view args);
+
+    // ptrace control (control.cpp)
+    bool cmd_attach(std::string_view args);
+    bool cmd_detach(std::string_view args);
+    bool cmd_kill(std::string_view args);
+    bool cmd_continue(std::string_view args);
+    bool cmd_stepi(std::string_view args);
+    bool cmd_nexti(std::string_view args);
+    bool cmd_finish(std::string_view args);
+    bool cmd_signal(std::string_view args);
+    bool cmd_break(std::string_view args);
+    bool cmd_tbreak(std::string_view args);
+    bool cmd_hbreak(std::string_view args);
+    bool cmd_watch(std::string_view args);
+    bool cmd_rwatch(std::string_view args);
+    bool cmd_awatch(std::string_view args);
+    bool cmd_delete(std::string_view args);
+    bool cmd_backtrace(std::string_view args);
+    bool cmd_thread(std::string_view args);
+
+    bool attached() const noexcept { return m_att != nullptr; }
+    /// Ends the session's hold on the target: removes breakpoints, resumes, detaches.
+    /// `why` ("SIGTERM", "end of input") is printed on stderr when something was detached.
+    void release(const char* why);
 
   private:
     bool need_process();
@@ -112,6 +152,54 @@ class Session final : public Scope {
     bool info_proc(std::string_view args);
     bool info_symbol(std::string_view args);
     bool info_address(std::string_view args);
+    bool info_registers(std::string_view args, bool all);
+    bool info_threads(std::string_view args);
+    bool info_breakpoints(std::string_view args);
+
+    // control.cpp
+    struct UserBreakpoint {
+        int number = 0;    ///< gdb's number, shown to the user
+        int lib_id = 0;    ///< Breakpoints id
+        std::string what;  ///< the expression of a watchpoint
+        std::uint64_t address = 0;
+        bool hardware_requested = false;
+    };
+    bool ensure_attached();
+    bool attach_to(pid_t pid, bool announce);
+    void drop_attachment();
+    bool need_attached_stopped();
+    /// Resumes all threads (`signal` for the current one) and waits for the next stop, which
+    /// is reported; Ctrl-C interrupts. False if the process is gone or an error occurred.
+    bool resume_and_report(std::optional<int> signal);
+    /// Runs until thread `tid` reaches `address` with sp above `above_sp` (finish, nexti).
+    bool run_to(pid_t tid, std::uint64_t address, std::uint64_t above_sp);
+    void report_stop(const xproc::StopEvent& ev);
+    bool report_exit(const xproc::StopEvent& ev);
+    void note_threads();
+    int thread_number(pid_t tid);
+    std::string target_id(pid_t tid);
+    std::string thread_name(pid_t tid);
+    /// "0x... in func () from /lib/..", gdb's frame description without debug info.
+    std::string location(std::uint64_t pc, bool caller);
+    std::string library_suffix(std::uint64_t pc);
+    std::string frame_text(const xproc::Frame& f);
+    bool print_backtrace(pid_t tid, long limit);
+    bool add_breakpoint(std::string_view args, bool temporary, bool hardware);
+    bool add_watchpoint(std::string_view args, int type);
+    std::optional<std::uint64_t> breakpoint_address(std::string_view location, std::string& err);
+    const UserBreakpoint* user_breakpoint_of(int lib_id) const;
+    std::expected<Value, std::string> register_as_value(const xproc::RegisterDesc& desc);
+
+    std::unique_ptr<xproc::Attachment> m_att;
+    std::optional<xproc::Unwinder> m_unwinder;
+    std::vector<pid_t> m_thread_numbers;  ///< gdb's thread N is m_thread_numbers[N-1]
+    pid_t m_current = 0;                  ///< the selected thread
+    std::vector<UserBreakpoint> m_user_bps;
+    int m_next_bp = 1;
+    std::vector<Value> m_history;                             ///< print's $1, $2...
+    std::map<std::string, Value, std::less<>> m_convenience;  ///< set $name = value
+    bool m_was_stopped_at_attach = false;
+    bool set_dollar(std::string_view args);
 
     pid_t m_pid = 0;
     std::optional<xproc::RemoteMemory> m_memory;

@@ -1,8 +1,11 @@
-// Uses the installed headers and library: counts its own mappings, and passes a value
-// through a Channel<T>.
+// Uses the installed headers and library: counts its own mappings, passes a value
+// through a Channel<T>, and creates an Unwinder (so a static libxproc.a must bring
+// libunwind along: find_dependency in xproc-config.cmake, Requires.private in xproc.pc).
 #include <xproc/channel.hpp>
 #include <xproc/maps.hpp>
 #include <xproc/process.hpp>
+#include <xproc/symbols.hpp>
+#include <xproc/unwind.hpp>
 
 #include <unistd.h>
 #include <cstdio>
@@ -31,6 +34,16 @@ int main() {
     auto got = rx->receive();
     if (!got || got->value != 42) {
         std::fprintf(stderr, "consumer: channel receive failed\n");
+        return 1;
+    }
+    auto symbols = xproc::SymbolTable::load(getpid());
+    if (!symbols) {
+        std::fprintf(stderr, "consumer: %s\n", symbols.error().message().c_str());
+        return 1;
+    }
+    auto unwinder = xproc::Unwinder::create(getpid(), *symbols);
+    if (!unwinder) {
+        std::fprintf(stderr, "consumer: %s\n", unwinder.error().message().c_str());
         return 1;
     }
     std::printf("consumer ok: %zu mappings, a value through a channel\n", map->size());
