@@ -41,6 +41,7 @@ bench: deps
 	  $(BUILD)/bench/xpmap_bench --benchmark_counters_tabular=true || rc=1; \
 	  $(BUILD)/bench/ring_bench --benchmark_counters_tabular=true || rc=1; \
 	  $(BUILD)/bench/memory_bench --benchmark_counters_tabular=true || rc=1; \
+	  $(BUILD)/bench/xstack_bench --benchmark_counters_tabular=true || rc=1; \
 	  exit $$rc
 
 install: build

@@ -9,6 +9,7 @@ tour=$BUILD/examples/memory_tour
 xpmap=$BUILD/tools/xpmap/xpmap
 xring=$BUILD/tools/xring/xring
 xpeek=$BUILD/tools/xpeek/xpeek
+xstack=$BUILD/tools/xstack/xstack
 
 fifo=$(mktemp -u /tmp/xproc-demo.XXXXXX)
 mkfifo "$fifo"
@@ -55,4 +56,10 @@ echo
   -ex 'find -all "seen from"' "$pid" | sed 's/^/   /'
 echo "   (state of $pid after the reads: $(awk '{print $3}' "/proc/$pid/stat"), as before: never stopped)"
 echo
-echo "Next: 'make test' runs the whole suite; 'man -l man/xpmap.1', 'man -l man/xpeek.1' for every option."
+echo "== 6. xstack -v $pid: every thread's stack, in eu-stack's format; the tour is stopped only"
+echo "   while its registers and stacks are copied (the time is on the last line)"
+echo
+"$xstack" -v "$pid" 2>&1 | sed 's/^/   /'
+echo "   (state of $pid afterwards: $(awk '{print $3}' "/proc/$pid/stat"), running again)"
+echo
+echo "Next: 'make test' runs the whole suite; 'man -l man/xpmap.1', 'man -l man/xpeek.1', 'man -l man/xstack.1' for every option."

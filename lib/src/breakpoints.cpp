@@ -13,13 +13,17 @@
 //    thread whose RF is cleared traps again at the same pc.
 #include "xproc/breakpoints.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/user.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "xproc/maps.hpp"
@@ -91,6 +95,36 @@ std::string_view type_name(BreakpointType type) {
 
 /// A hit that is not to be reported: the thread looks as if we had interrupted it, so
 /// whoever holds it stopped (stop_all, our own step-over) resumes it like an interrupted one.
+/// SIGTRAP is pending for thread `tid` (SigPnd of /proc/PID/task/TID/status): it executed a
+/// trap but was interrupted before the signal was dequeued (the kernel takes a
+/// PTRACE_INTERRUPT stop before dequeuing signals).
+bool sigtrap_pending(pid_t pid, pid_t tid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    std::string text;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    const auto at = text.find("\nSigPnd:");
+    if (at == std::string::npos) {
+        return false;
+    }
+    const std::uint64_t mask = std::strtoull(text.c_str() + at + 8, nullptr, 16);
+    return (mask >> (SIGTRAP - 1)) & 1;
+}
+
 void make_silent(StopEvent& ev) {
     ev.kind = StopKind::interrupted;
     ev.breakpoints.clear();
@@ -310,13 +344,18 @@ Result<void> Breakpoints::with_all_stopped(F&& fn) {
                 ours.push_back(t.tid);
             }
         }
-        m_resuming_ours = true;
+        // A thread whose hit was swallowed meanwhile (ignore count) sits on a breakpoint: it
+        // goes first, stepping over it while all the others are still stopped. The others
+        // need no step-over (they were running), so before_resume is skipped for them.
+        std::stable_partition(ours.begin(), ours.end(), [&](pid_t tid) { return m_step_over.contains(tid); });
         for (pid_t tid : ours) {
-            if (auto r = m_att.resume(tid); !r && result) {
+            m_resuming_ours = !m_step_over.contains(tid);
+            auto r = m_att.resume(tid);
+            m_resuming_ours = false;
+            if (!r && result) {
                 result = std::move(r);
             }
         }
-        m_resuming_ours = false;
     }
     return result;
 }
@@ -543,7 +582,28 @@ Result<void> Breakpoints::remove(int id) {
     return sync_patch(bp.address);
 }
 
+void Breakpoints::flush_pending_traps() {
+    if ((m_patches.empty() && !m_debug_registers_used) || m_att.process_gone()) {
+        return;
+    }
+    std::vector<pid_t> tids;
+    for (const auto& t : m_att.threads()) {
+        if (t.stopped && t.last != StopKind::signal) {
+            tids.push_back(t.tid);
+        }
+    }
+    for (pid_t tid : tids) {
+        if (sigtrap_pending(m_att.pid(), tid)) {
+            // Resumed, it dequeues the SIGTRAP before running any instruction: the signal stop
+            // comes back through on_sigtrap (pc rewound, or left as the program's own signal).
+            (void)m_att.step_raw(tid, 0);
+        }
+    }
+}
+
 Result<void> Breakpoints::remove_all() {
+    // Detaching with such a SIGTRAP pending would kill the program once we are gone.
+    flush_pending_traps();
     Result<void> result;
     std::vector<int> ids;
     for (const auto& bp : m_list) {
@@ -957,10 +1017,10 @@ Result<std::optional<StopEvent>> Breakpoints::step_over_trap(pid_t tid, std::uin
 }
 
 Result<void> Breakpoints::thread_added([[maybe_unused]] pid_t tid) {
+    m_step_over.erase(tid);  // a reused tid
     if (!HAVE_DEBUG_REGISTERS) {
         return {};
     }
-    m_step_over.erase(tid);  // a reused tid
     const std::uint64_t dr7 = compute_dr7();
     if (dr7 == 0) {
         return {};

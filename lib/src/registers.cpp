@@ -329,7 +329,7 @@ bool Registers::set_bytes(const RegisterDesc& desc, std::span<const std::byte> v
     return true;
 }
 
-Result<Registers> read_registers(pid_t tid) {
+Result<Registers> read_registers(pid_t tid, bool with_fp) {
     Registers r;
     r.tid = tid;
     iovec iov{&r.gp, sizeof(r.gp)};
@@ -337,8 +337,10 @@ Result<Registers> read_registers(pid_t tid) {
         const int err = errno;
         return fail(not_stopped_hint(Error::from_errno(err, "ptrace(PTRACE_GETREGSET, NT_PRSTATUS)", tid)));
     }
-    iovec fiov{&r.fp, sizeof(r.fp)};
-    r.fp_valid = ::ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(NT_PRFPREG), &fiov) == 0;
+    if (with_fp) {
+        iovec fiov{&r.fp, sizeof(r.fp)};
+        r.fp_valid = ::ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(NT_PRFPREG), &fiov) == 0;
+    }
     return r;
 }
 

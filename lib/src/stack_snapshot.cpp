@@ -108,7 +108,7 @@ Result<StackSnapshot> take(Attachment& att, const SnapshotOptions& options, bool
         return fail(std::move(r.error()));
     }
     for (std::size_t i = 0; i < plan.size(); ++i) {
-        auto regs = att.registers(plan[i].tid);
+        auto regs = att.registers(plan[i].tid, false);  // the unwinder needs the general set only
         if (!regs) {
             continue;  // the thread exited meanwhile
         }

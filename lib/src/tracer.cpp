@@ -16,6 +16,7 @@
 
 #include "xproc/access.hpp"
 #include "xproc/breakpoints.hpp"
+#include "xproc/fd.hpp"
 #include "xproc/process.hpp"
 
 namespace xproc {
@@ -30,6 +31,21 @@ bool is_job_control_signal(int sig) noexcept {
 
 std::string tid_text(pid_t tid) {
     return std::to_string(tid);
+}
+
+/// The thread is gone, a zombie or dead (state Z or X), or has PF_EXITING set.
+bool thread_exiting(pid_t pid, pid_t tid) {
+    auto text =
+        read_file(("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat").c_str());
+    if (!text) {
+        return true;
+    }
+    auto st = parse_proc_stat(*text);
+    if (!st) {
+        return true;
+    }
+    constexpr unsigned PF_EXITING = 0x00000004;
+    return st->state == 'Z' || st->state == 'X' || (st->flags & PF_EXITING) != 0;
 }
 
 /// Polling back-off: a few rounds of yield (a stop usually arrives within microseconds),
@@ -173,8 +189,10 @@ Result<void> Attachment::seize_all() {
             }
             auto r = seize_thread(tid);
             if (!r) {
-                if (r.error().errno_value == ESRCH && tid != m_pid) {
-                    continue;  // the thread exited between the listing and the seize
+                if (tid != m_pid && (r.error().errno_value == ESRCH || thread_exiting(m_pid, tid))) {
+                    // The thread exited between the listing and the seize; a thread that is
+                    // exiting refuses PTRACE_SEIZE with EPERM (the kernel's PF_EXITING check).
+                    continue;
                 }
                 return r;
             }
@@ -283,10 +301,11 @@ void Attachment::on_status(pid_t tid, int status, std::vector<StopEvent>& out) {
             if (find(nt) == nullptr) {
                 TracedThread child;
                 child.tid = nt;
-                m_threads.push_back(child);
+                m_threads.push_back(child);  // may reallocate: `t` is looked up again below
                 m_new_threads.push_back(nt);
             }
         }
+        t = find(tid);
         t->stopped = true;
         t->last = StopKind::interrupted;
         if (!m_stopping) {
@@ -346,8 +365,21 @@ void Attachment::on_status(pid_t tid, int status, std::vector<StopEvent>& out) {
     if (::ptrace(PTRACE_GETSIGINFO, tid, nullptr, &ev.info) == 0) {
         ev.has_info = true;
     }
+    if (auto it = std::find(m_inject.begin(), m_inject.end(), std::pair<pid_t, int>(tid, sig));
+        it != m_inject.end()) {
+        // The signal the caller asked `resume` to give this thread: deliver it, do not report it.
+        m_inject.erase(it);
+        if (!m_stopping) {
+            (void)ptrace_resume(tid, PTRACE_CONT, sig);
+        }
+        return;
+    }
     if (sig == SIGTRAP) {
         auto report = m_breakpoints->on_sigtrap(ev);
+        t = find(tid);
+        if (t == nullptr) {
+            return;
+        }
         if (ev.kind != StopKind::signal) {
             t->pending_signal = 0;
             t->last = ev.kind;
@@ -366,10 +398,14 @@ void Attachment::on_status(pid_t tid, int status, std::vector<StopEvent>& out) {
 Result<bool> Attachment::poll_once(std::vector<StopEvent>& out) {
     bool any = false;
     // Copy the ids: on_status may add or remove threads.
+    // Start at a different thread each round, so that when several threads stop at once each
+    // gets its turn to be reported first (gdb picks at random among them).
     std::vector<pid_t> tids;
     tids.reserve(m_threads.size());
-    for (const auto& t : m_threads) {
-        tids.push_back(t.tid);
+    const std::size_t n = m_threads.size();
+    const std::size_t first = n == 0 ? 0 : m_poll_round++ % n;
+    for (std::size_t i = 0; i < n; ++i) {
+        tids.push_back(m_threads[(first + i) % n].tid);
     }
     for (pid_t tid : tids) {
         if (m_gone) {
@@ -487,6 +523,17 @@ Result<void> Attachment::resume(pid_t tid, std::optional<int> signal) {
     if (t == nullptr || !t->stopped) {
         return {};
     }
+    if (signal && *signal != 0 && t->last != StopKind::signal) {
+        // Only a signal-delivery-stop can take a signal from PTRACE_CONT (ptrace(2)); from any
+        // other stop, queue it to the thread, and deliver it when it reports it.
+        if (::syscall(SYS_tgkill, m_pid, tid, *signal) != 0) {
+            const int err = errno;
+            return fail(Error::from_errno(
+                err, "tgkill(" + tid_text(tid) + ", " + std::to_string(*signal) + ")", m_pid));
+        }
+        m_inject.emplace_back(tid, *signal);
+        return ptrace_resume(tid, PTRACE_CONT, 0);
+    }
     const int sig = signal.value_or(t->last == StopKind::signal ? t->pending_signal : 0);
     return ptrace_resume(tid, PTRACE_CONT, sig);
 }
@@ -495,12 +542,18 @@ Result<void> Attachment::resume_all(std::optional<int> signal_for_leader) {
     if (m_gone) {
         return fail(Error::make(ErrorKind::no_such_process, "resume", "the process has exited", m_pid));
     }
-    // Events already queued are for threads we resume now: a queued signal is delivered
-    // through pending_signal; a breakpoint hit is dropped (its pc was rewound, it is hit again).
-    m_queued.clear();
+    // Queued events (seen during stop_all) that still have to be reported keep their thread
+    // stopped, as gdb keeps pending events: a breakpoint, watchpoint or step. A queued signal
+    // is delivered through pending_signal when its thread resumes, so it is dropped here.
+    std::erase_if(m_queued, [](const StopEvent& ev) {
+        return ev.kind == StopKind::signal || ev.kind == StopKind::group_stop ||
+               ev.kind == StopKind::interrupted;
+    });
     std::vector<pid_t> tids;
     for (const auto& t : m_threads) {
-        if (t.stopped) {
+        const bool pending = std::any_of(m_queued.begin(), m_queued.end(),
+                                         [&t](const StopEvent& ev) { return ev.tid == t.tid; });
+        if (t.stopped && !pending) {
             tids.push_back(t.tid);
         }
     }
@@ -560,7 +613,7 @@ Result<StopEvent> Attachment::step_raw(pid_t tid, int signal) {
             return ev;
         }
         if (r == 0) {
-            if (!cancelled && m_cancel && m_cancel()) {
+            if (!cancelled && m_cancellable && m_cancel && m_cancel()) {
                 cancelled = true;
                 if (TracedThread* tt = find(tid)) {
                     (void)interrupt_thread(*tt);
@@ -685,13 +738,30 @@ Result<StopEvent> Attachment::step(pid_t tid, std::optional<int> signal) {
         }
         return ev;
     }
-    return step_raw(tid, sig);
+    // Only a step the caller asked for can be cancelled (a step over a breakpoint inside a
+    // continue must complete: the original byte is out of the text meanwhile).
+    m_cancellable = true;
+    auto ev = step_raw(tid, sig);
+    m_cancellable = false;
+    return ev;
 }
 
 Result<std::optional<StopEvent>> Attachment::wait(std::chrono::milliseconds timeout) {
-    if (!m_queued.empty()) {
+    while (!m_queued.empty()) {
         StopEvent ev = std::move(m_queued.front());
         m_queued.erase(m_queued.begin());
+        // A hit that waited in the queue while the caller set an ignore count (gdb's
+        // `continue N`) is one of the hits to ignore: its thread goes on.
+        if (ev.kind == StopKind::breakpoint && ev.breakpoints.size() == 1) {
+            const Breakpoint* b = m_breakpoints->find(ev.breakpoints.front());
+            if (b != nullptr && b->ignore_count > 0 && thread(ev.tid) != nullptr) {
+                (void)m_breakpoints->set_ignore_count(b->id, b->ignore_count - 1);
+                if (auto r = resume(ev.tid, 0); !r) {
+                    return fail(std::move(r.error()));
+                }
+                continue;
+            }
+        }
         return std::optional<StopEvent>(std::move(ev));
     }
     if (m_gone) {
@@ -724,14 +794,14 @@ Result<std::optional<StopEvent>> Attachment::wait(std::chrono::milliseconds time
     }
 }
 
-Result<Registers> Attachment::registers(pid_t tid) {
+Result<Registers> Attachment::registers(pid_t tid, bool with_fp) {
     const TracedThread* t = thread(tid);
     if (t == nullptr || !t->stopped) {
         return fail(Error::make(ErrorKind::invalid_argument, "read registers",
                                 "thread " + tid_text(tid) + " is not stopped under this tracer", m_pid)
                         .with_hint("stop the threads first (Attachment::stop_all)"));
     }
-    return read_registers(tid);
+    return read_registers(tid, with_fp);
 }
 
 Result<void> Attachment::set_registers(const Registers& regs) {
@@ -825,6 +895,7 @@ Result<void> Attachment::detach() {
     m_threads.clear();
     m_new_threads.clear();
     m_queued.clear();
+    m_inject.clear();
     m_detached = true;
     return result;
 }

@@ -106,7 +106,12 @@ struct UnwindState {
     // Reads READ_AHEAD_PAGES pages from `address` (a page start, not cached) in one call; the
     // first page is always entered, unreadable or not, so a bad address is not retried.
     void fetch(std::uint64_t address) {
-        std::size_t count = READ_AHEAD_PAGES;
+        if (address >= KERNEL_ADDRESS_START) {
+            pages.emplace(address, std::make_unique<CachedPage>());
+            return;
+        }
+        std::size_t count =
+            std::min<std::uint64_t>(READ_AHEAD_PAGES, (KERNEL_ADDRESS_START - address) / CACHE_PAGE);
         // Do not read ahead over pages already cached.
         for (std::size_t i = 1; i < count; ++i) {
             if (pages.contains(address + i * CACHE_PAGE)) {
@@ -114,16 +119,12 @@ struct UnwindState {
                 break;
             }
         }
-        count = std::min<std::uint64_t>(count, (KERNEL_ADDRESS_START - address) / CACHE_PAGE);
-        std::vector<std::byte> buffer(std::max<std::size_t>(count, 1) * CACHE_PAGE);
+        std::vector<std::byte> buffer(count * CACHE_PAGE);
         std::size_t got = 0;
-        if (address < KERNEL_ADDRESS_START) {
-            auto t = memory.read(address, std::span(buffer.data(), count * CACHE_PAGE));
-            if (t) {
-                got = t->bytes;
-            }
+        if (auto t = memory.read(address, std::span(buffer))) {
+            got = t->bytes;
         }
-        for (std::size_t i = 0; i < std::max<std::size_t>(count, 1); ++i) {
+        for (std::size_t i = 0; i < count; ++i) {
             const std::size_t start = i * CACHE_PAGE;
             const std::uint32_t valid =
                 got > start ? static_cast<std::uint32_t>(std::min<std::size_t>(got - start, CACHE_PAGE)) : 0;

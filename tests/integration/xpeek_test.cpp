@@ -548,9 +548,13 @@ TEST(XpeekErrors, missing_pid_bad_command_bad_expression) {
         ASSERT_EQ(lines_of(x.err).size(), 1u) << x.err;
         EXPECT_NE(g.err.find(x.err), std::string::npos) << "gdb: " << g.err << "xpeek: " << x.err;
     }
-    const RunResult reg = xpeek(t.pid(), {"x/xw $pc"});
-    EXPECT_EQ(reg.exit_code, 1);
-    EXPECT_NE(reg.err.find("registers need a ptrace attach (next release)"), std::string::npos) << reg.err;
+    // Registers attach (issue 5); an unknown $name is an error, and the target runs on.
+    const RunResult reg = xpeek(t.pid(), {"x/xg $sp"});
+    EXPECT_EQ(reg.exit_code, 0) << reg.err;
+    EXPECT_NE(reg.out.find("Attaching to process " + std::to_string(t.pid())), std::string::npos) << reg.out;
+    const RunResult noreg = xpeek(t.pid(), {"x/xw $nosuch"});
+    EXPECT_EQ(noreg.exit_code, 1);
+    EXPECT_EQ(noreg.err, "$nosuch is void (not a register and never set).\n");
     const RunResult insn = xpeek(t.pid(), {"x/2i main"});
     EXPECT_EQ(insn.exit_code, 1);
     EXPECT_NE(insn.err.find("format 'i' is not supported"), std::string::npos) << insn.err;

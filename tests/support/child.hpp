@@ -69,6 +69,18 @@ class Child {
         close(fds[1]);
         m_pid = pid;
         m_out = fdopen(fds[0], "r");
+        // Unbuffered: poll() on the fd then tells exactly whether a line can be read, so the
+        // reads below can time out instead of hanging a test.
+        setvbuf(m_out, nullptr, _IONBF, 0);
+    }
+
+    /// Waits until the child's stdout is readable; false after `timeout_ms`.
+    bool readable(int timeout_ms) {
+        pollfd pfd{fileno(m_out), POLLIN, 0};
+        int r;
+        while ((r = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR) {
+        }
+        return r > 0;
     }
 
     pid_t pid() const { return m_pid; }
@@ -82,6 +94,11 @@ class Child {
         size_t cap = 0;
         bool found = false;
         for (;;) {
+            if (!readable(LINE_TIMEOUT_MS)) {
+                ADD_FAILURE() << "no line \"" << want << "\" from the child within " << LINE_TIMEOUT_MS
+                              << " ms";
+                break;
+            }
             const ssize_t n = getline(&line, &cap, m_out);
             if (n < 0) {
                 break;
@@ -109,6 +126,11 @@ class Child {
         size_t cap = 0;
         std::optional<std::string> found;
         for (;;) {
+            if (!readable(LINE_TIMEOUT_MS)) {
+                ADD_FAILURE() << "no line starting \"" << prefix << "\" from the child within "
+                              << LINE_TIMEOUT_MS << " ms";
+                break;
+            }
             const ssize_t n = getline(&line, &cap, m_out);
             if (n < 0) {
                 break;
@@ -152,6 +174,9 @@ class Child {
         }
         return status;
     }
+
+    /// How long a read of one line waits (the targets print within milliseconds).
+    static constexpr int LINE_TIMEOUT_MS = 20000;
 
   private:
     pid_t m_pid = -1;

@@ -1,6 +1,6 @@
 /* A target for the unwinder (tests/unit/unwind_test.cpp) and xstack.
  *
- *   stack_target [--threads N]
+ *   stack_target [--threads N] [--jit]
  *
  * Starts N threads (default 8). Thread i is of kind i % 5, and each kind sits in its own
  * recognizable call chain, blocked in a different libc call:
@@ -10,6 +10,11 @@
  *   2  waiter_main  → waiter_level_a  → waiter_level_b  → pthread_cond_wait
  *   3  poller_main  → poller_level_a  → poller_level_b  → poll (no fds, no timeout)
  *   4  signal_main  → raise(SIGUSR1) → <signal handler> signal_handler → signal_level → nanosleep
+ *
+ * With --jit, one more thread runs through code without unwind information, as JIT code is:
+ *
+ *   5  jit_main → jit_caller → [a stub in an anonymous executable mapping, which keeps a
+ *      frame-pointer frame: push %rbp; mov %rsp,%rbp; call *%rdi] → jit_level → nanosleep
  *
  * The main thread waits in main → main_idle → pause. "ready" is printed (flushed) once every
  * thread is asleep in the kernel (state S in /proc/self/task/TID/stat), so a backtrace taken
@@ -28,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,6 +144,33 @@ CHAIN void* signal_main(void* arg) {
     return NULL;
 }
 
+/* kind 5 (--jit): a frame without CFI between two frames with CFI */
+CHAIN long jit_level(void* self) {
+    for (;;) {
+        sleep_long();
+        g_sink += (long)self;
+    }
+    return 0;
+}
+CHAIN long jit_caller(long x) {
+    /* push %rbp; mov %rsp,%rbp; call *%rdi; pop %rbp; ret */
+    static const unsigned char stub[] = {0x55, 0x48, 0x89, 0xe5, 0xff, 0xd7, 0x5d, 0xc3};
+    void* code = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (code == MAP_FAILED) {
+        perror("mmap");
+        exit(1);
+    }
+    memcpy(code, stub, sizeof stub);
+    long (*fn)(long (*)(void*)) = (long (*)(long (*)(void*)))code;
+    long r = fn(jit_level);
+    g_sink += r + x;
+    return r;
+}
+CHAIN void* jit_main(void* arg) {
+    g_sink += jit_caller((long)arg);
+    return NULL;
+}
+
 CHAIN void main_idle(void) {
     for (;;) {
         pause();
@@ -176,11 +209,14 @@ static int thread_sleeps(pid_t tid) {
 
 int main(int argc, char** argv) {
     long n = 8;
+    int jit = 0;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             n = strtol(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--jit") == 0) {
+            jit = 1;
         } else {
-            fprintf(stderr, "usage: stack_target [--threads N]\n");
+            fprintf(stderr, "usage: stack_target [--threads N] [--jit]\n");
             return 2;
         }
     }
@@ -198,11 +234,12 @@ int main(int argc, char** argv) {
     sigaction(SIGUSR1, &sa, NULL);
 
     void* (*const kinds[])(void*) = {sleeper_main, reader_main, waiter_main, poller_main, signal_main};
-    g_tids = calloc((size_t)n + 1, sizeof *g_tids);
-    struct start* starts = calloc((size_t)n + 1, sizeof *starts);
-    for (long i = 0; i < n; ++i) {
+    g_tids = calloc((size_t)n + 2, sizeof *g_tids);
+    struct start* starts = calloc((size_t)n + 2, sizeof *starts);
+    const long all = n + jit;
+    for (long i = 0; i < all; ++i) {
         starts[i].index = i;
-        starts[i].fn = kinds[i % 5];
+        starts[i].fn = i < n ? kinds[i % 5] : jit_main;
         pthread_t t;
         if (pthread_create(&t, NULL, thread_start, &starts[i]) != 0) {
             perror("pthread_create");
@@ -212,12 +249,12 @@ int main(int argc, char** argv) {
     /* Wait (bounded: 10 s) until every thread sleeps in its blocking call. */
     for (int round = 0; round < 10000; ++round) {
         long asleep = 0;
-        for (long i = 0; i < n; ++i) {
+        for (long i = 0; i < all; ++i) {
             if (g_tids[i] != 0 && thread_sleeps(g_tids[i])) {
                 ++asleep;
             }
         }
-        if (asleep == n) {
+        if (asleep == all) {
             break;
         }
         usleep(1000);

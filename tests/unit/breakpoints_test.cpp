@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +45,8 @@ class Target {
         }
         m_pid = fork();
         if (m_pid == 0) {
+            // Dies with the test even when the test process is killed before its destructors.
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             dup2(fds[1], STDOUT_FILENO);
             std::vector<char*> argv;
             for (auto& a : args) {
@@ -167,6 +170,13 @@ std::unique_ptr<Attachment> seize_stopped(pid_t pid) {
     AttachOptions o;
     o.stop = true;
     auto att = Attachment::seize(pid, o);
+    // Seizing a target whose threads come and go (--churn) can fail transiently (a thread
+    // exiting under PTRACE_SEIZE gives EPERM); that is the Attachment's business, not what
+    // these tests are about: try again a few times.
+    for (int i = 0; i < 5 && !att; ++i) {
+        usleep(10'000);
+        att = Attachment::seize(pid, o);
+    }
     EXPECT_TRUE(att.has_value()) << (att ? "" : att.error().message());
     return att ? std::move(*att) : nullptr;
 }
@@ -548,6 +558,9 @@ TEST_P(BreakpointsBoth, step_over_is_correct_while_other_threads_run) {
     {
         auto att = seize_stopped(pid);
         ASSERT_TRUE(att);
+        const std::uint64_t counter = symbol(pid, "bp_counter");
+        const auto calls_before = att->memory().read_value<std::uint64_t>(counter);
+        ASSERT_TRUE(calls_before.has_value());
         // Two breakpoints on the path, so a thread stepping over one runs into the next.
         auto a = att->breakpoints().add_breakpoint(work, options());
         auto b = att->breakpoints().add_breakpoint(leaf, options());
@@ -560,12 +573,26 @@ TEST_P(BreakpointsBoth, step_over_is_correct_while_other_threads_run) {
             const std::uint64_t pc = pc_of(*att, ev.tid);
             EXPECT_TRUE(pc == work || pc == leaf);
             tids.insert(ev.tid);
+            // Silent hits too: they are stepped over while other threads are being stopped.
+            if (i % 10 == 0) {
+                ASSERT_TRUE(att->breakpoints().set_ignore_count(*a, 3).has_value());
+            }
             // Only this thread: the others are running meanwhile.
             ASSERT_TRUE(att->resume(ev.tid).has_value());
         }
         EXPECT_GE(tids.size(), 2u);
-        const auto hits = att->breakpoints().find(*a)->hits + att->breakpoints().find(*b)->hits;
-        EXPECT_GE(hits, 300u);
+        ASSERT_TRUE(att->stop_all().has_value());
+        // Each call of bp_work passes each breakpoint once: a hit counted twice (resumed
+        // without a step-over) or missed (int3 absent while a thread ran) shows here. Slack:
+        // threads stopped between bp_work's entry and its increment of bp_counter.
+        const auto calls = att->memory().read_value<std::uint64_t>(counter).value() - *calls_before;
+        const auto hits_a = att->breakpoints().find(*a)->hits;
+        const auto hits_b = att->breakpoints().find(*b)->hits;
+        EXPECT_GE(hits_a + hits_b, 300u);
+        EXPECT_LE(hits_a, calls + 8) << "calls " << calls;
+        EXPECT_GE(hits_a + 8, calls) << "hits " << hits_a;
+        EXPECT_LE(hits_b, calls + 8) << "calls " << calls;
+        EXPECT_GE(hits_b + 8, calls) << "hits " << hits_b;
     }
     const long first = target.ask_ok();
     EXPECT_GE(first, 0);
@@ -688,6 +715,70 @@ TEST_P(BreakpointsBoth, breakpoint_inserted_at_a_stopped_threads_pc_is_stepped_o
     EXPECT_EQ(att->breakpoints().find(*on_leaf)->hits, 0u);
 }
 
+TEST_P(BreakpointsBoth, removing_a_breakpoint_while_threads_run_leaks_no_sigtrap) {
+    Target target({"--threads", "4", "--busy"});
+    ASSERT_TRUE(target.wait_ready());
+    const std::uint64_t work = symbol(target.pid(), "bp_work");
+    const auto original = read_bytes(target.pid(), work, 16);
+    {
+        auto att = seize_stopped(target.pid());
+        ASSERT_TRUE(att);
+        ASSERT_TRUE(att->resume_all().has_value());
+        for (int round = 0; round < 20; ++round) {
+            auto id = att->breakpoints().add_breakpoint(work, options());
+            ASSERT_TRUE(id.has_value()) << id.error().message();
+            StopEvent ev = next_event(*att);
+            ASSERT_EQ(ev.kind, StopKind::breakpoint) << to_string(ev.kind);
+            // Other threads may have executed the int3 already, their SIGTRAP not yet seen.
+            ASSERT_TRUE(att->breakpoints().remove(*id).has_value());
+            ASSERT_TRUE(att->resume_all().has_value());
+            for (;;) {
+                auto more = att->wait(20ms);
+                ASSERT_TRUE(more.has_value()) << more.error().message();
+                if (!*more) {
+                    break;
+                }
+                // A hit queued before the removal may still come; never a raw SIGTRAP.
+                EXPECT_NE((*more)->kind, StopKind::signal) << "signal " << (*more)->signal;
+                EXPECT_NE((*more)->kind, StopKind::killed);
+                ASSERT_TRUE(att->resume_all().has_value());
+            }
+        }
+    }
+    EXPECT_EQ(read_bytes(target.pid(), work, 16), original);
+    EXPECT_GE(target.ask_ok(), 0);
+    EXPECT_TRUE(target.alive());
+}
+
+TEST_P(BreakpointsBoth, detaching_while_threads_hit_breakpoints_leaves_the_target_running) {
+    Target target({"--threads", "4", "--busy", "--churn"});
+    ASSERT_TRUE(target.wait_ready());
+    const std::uint64_t work = symbol(target.pid(), "bp_work");
+    const std::uint64_t leaf = symbol(target.pid(), "bp_leaf");
+    const auto original = read_bytes(target.pid(), work, 16);
+    for (int round = 0; round < 15; ++round) {
+        auto att = seize_stopped(target.pid());
+        ASSERT_TRUE(att);
+        ASSERT_TRUE(att->breakpoints().add_breakpoint(work, options()).has_value());
+        ASSERT_TRUE(att->breakpoints().add_breakpoint(leaf, options()).has_value());
+        ASSERT_TRUE(att->resume_all().has_value());
+        // Threads hit and queue; detach (the destructor) comes in the middle of it.
+        for (int i = 0; i < round % 4; ++i) {
+            auto ev = att->wait(50ms);
+            ASSERT_TRUE(ev.has_value());
+            if (*ev) {
+                ASSERT_TRUE(att->resume((*ev)->tid).has_value());
+            }
+        }
+    }
+    EXPECT_EQ(read_bytes(target.pid(), work, 16), original);
+    const long first = target.ask_ok();
+    EXPECT_GE(first, 0);
+    usleep(50'000);
+    EXPECT_GT(target.ask_ok(), first);
+    EXPECT_TRUE(target.alive());
+}
+
 INSTANTIATE_TEST_SUITE_P(HardwareAndSoftware, BreakpointsBoth, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                              return info.param ? std::string("hardware") : std::string("software");
@@ -707,16 +798,19 @@ TEST(Breakpoints, threads_created_while_attached_get_the_debug_registers) {
     auto id = att->breakpoints().add_breakpoint(churn, {.hardware_only = true});
     ASSERT_TRUE(id.has_value()) << id.error().message();
     std::set<pid_t> new_tids;
-    for (int i = 0; i < 5; ++i) {
+    for (int i = 0; i < 50 && new_tids.size() < 5; ++i) {
         ASSERT_TRUE(att->resume_all().has_value());
         StopEvent ev = next_event(*att);
         ASSERT_EQ(ev.kind, StopKind::breakpoint) << to_string(ev.kind);
         EXPECT_EQ(ev.breakpoints, std::vector<int>{*id});
         EXPECT_EQ(pc_of(*att, ev.tid), churn);
-        EXPECT_EQ(at_seize.count(ev.tid), 0u) << "tid " << ev.tid << " existed at seize time";
-        new_tids.insert(ev.tid);
+        // A short-lived thread that already existed at seize time may hit it too (it got the
+        // registers from add_breakpoint); the point is the ones created later.
+        if (at_seize.count(ev.tid) == 0) {
+            new_tids.insert(ev.tid);
+        }
     }
-    EXPECT_GE(new_tids.size(), 2u);
+    EXPECT_EQ(new_tids.size(), 5u);
     ASSERT_TRUE(att->detach().has_value());
     EXPECT_GE(target.ask_ok(), 0);
 }

@@ -34,7 +34,7 @@ constexpr std::string_view X_DETAILS =
     "continues after the last address examined (an empty line does the same).\n"
     "A negative count examines the units before ADDR.\n"
     "ADDRESS is an expression: 0x7f.., 4096, a symbol (its address; &sym too),\n"
-    "sym+16, (sym+8)*2 ... Registers ($pc) need a ptrace attach (next release).";
+    "sym+16, (sym+8)*2, $sp+8, $pc ... (a register attaches to the process with ptrace).";
 
 constexpr std::string_view SET_DETAILS =
     "set {TYPE}ADDRESS = VALUE writes VALUE as a TYPE at ADDRESS, as gdb does.\n"

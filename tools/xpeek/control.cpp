@@ -397,6 +397,9 @@ bool Session::print_backtrace(pid_t tid, long limit) {
             std::printf("%s\n", frame_text(f).c_str());
         }
         ++shown;
+        if (f.symbol == "main") {
+            break;  // gdb's "backtrace past-main off"
+        }
     }
     return true;
 }
@@ -483,8 +486,8 @@ bool Session::cmd_detach(std::string_view) {
 }
 
 bool Session::cmd_kill(std::string_view) {
-    if (!m_att || m_att->process_gone()) {
-        return error("The program is not being run.");
+    if (!ensure_attached()) {
+        return false;
     }
     const pid_t pid = m_att->pid();
     auto r = m_att->kill();

@@ -27,9 +27,11 @@ void append_hex(std::string& out, std::uint64_t v, int width) {
 /// The length of the well-formed UTF-8 sequence at s[i], or 0.
 std::size_t utf8_length(std::string_view s, std::size_t i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const std::size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-                                                                 : c >= 0xf0 && c <= 0xf4   ? 4
-                                                                                            : 0;
+    const std::size_t n = c < 0x80                 ? 1
+                          : c >= 0xc2 && c <= 0xdf ? 2
+                          : c >= 0xe0 && c <= 0xef ? 3
+                          : c >= 0xf0 && c <= 0xf4 ? 4
+                                                   : 0;
     if (n == 0 || i + n > s.size()) {
         return 0;
     }
@@ -108,8 +110,8 @@ void append_json(std::string& out, const std::vector<ProcessStack>& processes) {
     for (const ProcessStack& p : processes) {
         out += first_process ? "\n" : ",\n";
         first_process = false;
-        out += "  {\"pid\": " + std::to_string(p.pid) + ", \"stopped_ns\": " +
-               std::to_string(p.stopped_for.count()) +
+        out += "  {\"pid\": " + std::to_string(p.pid) +
+               ", \"stopped_ns\": " + std::to_string(p.stopped_for.count()) +
                ", \"was_stopped\": " + (p.was_stopped ? "true" : "false") + ", \"threads\": [";
         bool first_thread = true;
         for (const ThreadStack& t : p.threads) {

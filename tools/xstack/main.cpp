@@ -38,9 +38,9 @@ namespace {
 
 /// eu-stack's default -n.
 constexpr long DEFAULT_MAX_FRAMES = 256;
-/// What -n 0 ("no limit") asks the unwinder for: far beyond any real stack; a corrupt stack
-/// that loops still ends.
-constexpr std::size_t UNLIMITED_FRAMES = 1u << 20;
+/// What -n 0 ("no limit") asks the unwinder for: its own cap (unwind.cpp), far beyond any
+/// real stack; a corrupt stack that loops still ends.
+constexpr std::size_t UNLIMITED_FRAMES = 1u << 16;
 
 struct Options {
     std::vector<std::string> pid_args;
@@ -135,8 +135,9 @@ std::string describe(pid_t pid, const xproc::Error& error) {
         case xproc::ErrorKind::no_such_process:
             return p + ": no such process (it has exited, or the number is wrong: see ps -e)";
         case xproc::ErrorKind::zombie:
-            return p + " is a zombie: it has exited and has no threads left to show (its parent has not reaped "
-                       "it yet)";
+            return p +
+                   " is a zombie: it has exited and has no threads left to show (its parent has not reaped "
+                   "it yet)";
         case xproc::ErrorKind::kernel_thread:
             return p + " is a kernel thread: it has no user-space stack to show (see /proc/" +
                    std::to_string(pid) + "/stack as root)";
@@ -303,7 +304,10 @@ void Runner::run(pid_t pid) {
     if (!stack) {
         return;
     }
-    if (m_opt.verbose) {
+    const auto say_stopped = [&] {
+        if (!m_opt.verbose) {
+            return;
+        }
         char line[200];
         std::snprintf(line, sizeof line, "PID %d stopped for %.2f ms (%zu thread%s)%s",
                       static_cast<int>(stack->pid), static_cast<double>(stack->stopped_for.count()) / 1e6,
@@ -311,7 +315,7 @@ void Runner::run(pid_t pid) {
                       stack->was_stopped ? ", already stopped before xstack: left stopped" : "");
         flush();
         print_error(line);
-    }
+    };
     for (const ThreadStack& t : stack->threads) {
         if (!t.error.empty()) {
             // eu-stack: the frames it could show, then the reason on stderr, exit status 1.
@@ -319,6 +323,7 @@ void Runner::run(pid_t pid) {
         }
     }
     if (m_opt.json) {
+        say_stopped();
         m_json.push_back(std::move(*stack));
         for (const ThreadStack& t : m_json.back().threads) {
             if (!t.error.empty()) {
@@ -337,6 +342,7 @@ void Runner::run(pid_t pid) {
                         std::to_string(m_opt.max_frames) + ", use -n 0 for unlimited)");
         }
     }
+    say_stopped();
 }
 
 void Runner::finish() {
@@ -364,8 +370,8 @@ int main(int argc, char** argv) {
         "The target is stopped only while registers and stacks are copied."};
     app.name("xstack");
     app.add_option("pid", opt.pid_args, "Processes to show")->type_name("PID");
-    app.add_option("-p,--pid", opt.pid_args, "Process to show (eu-stack's spelling; repeatable)")
-        ->type_name("PID");
+    std::vector<std::string> dash_p;
+    app.add_option("-p,--pid", dash_p, "Process to show (eu-stack's spelling; repeatable)")->type_name("PID");
     app.add_option("-n", opt.max_frames, "Show at most MAXFRAMES per thread (default 256, 0 for unlimited)")
         ->type_name("MAXFRAMES")
         ->check(CLI::NonNegativeNumber);
@@ -383,13 +389,31 @@ int main(int argc, char** argv) {
         ->type_name("PATH");
     app.add_flag("-V,--version", version, "Print the version and exit");
     app.footer("Exit status: 0 when every stack was shown, 1 on any error. See xstack(1).");
+    // "--opt=" (an empty value) would make CLI11 take the next argument as the value: split
+    // it into "--opt" "".
+    std::vector<std::string> args(argv, argv + argc);
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        if (args[i] == "--") {
+            break;
+        }
+        if (args[i].starts_with("--") && args[i].size() > 3 && args[i].back() == '=' &&
+            args[i].find('=') == args[i].size() - 1) {
+            args[i].pop_back();
+            args.insert(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, std::string());
+            ++i;
+        }
+    }
+    args.erase(args.begin());                // CLI11's vector overload: no program name,
+    std::reverse(args.begin(), args.end());  // arguments in reverse order
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         die(std::string(e.what()) + " (see xstack --help)");
     }
+    // After the plain PID arguments (CLI11 keeps each option's values apart).
+    opt.pid_args.insert(opt.pid_args.end(), dash_p.begin(), dash_p.end());
     if (version) {
         std::printf("xstack from xproc %s\n", XPROC_VERSION);
         return EXIT_SUCCESS;

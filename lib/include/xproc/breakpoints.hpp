@@ -115,8 +115,10 @@ class Breakpoints {
     /// `ev` is a SIGTRAP signal-delivery-stop of a stopped thread. If it comes from one of
     /// ours, turns it into kind breakpoint/watchpoint/single_step (pc rewound after an int3,
     /// DR6 cleared, hit counted, temporary ones deleted) and returns true to report it, or
-    /// false when it must be resumed silently (ignore count). A SIGTRAP that is not ours is
-    /// left as kind signal (returns true).
+    /// false when it must be resumed silently (ignore count, `watch` with an unchanged value,
+    /// `rwatch` with a changed one, a trap of a breakpoint deleted meanwhile); `ev` is then
+    /// kind interrupted (no signal to deliver: whoever keeps the thread stopped resumes it as
+    /// an interrupted one). A SIGTRAP that is not ours is left as kind signal (returns true).
     Result<bool> on_sigtrap(StopEvent& ev);
     /// Before `tid` (stopped) is resumed or stepped: if it is on a breakpoint it has reported
     /// (or was on when the breakpoint was inserted), step it over so it is not hit again at
@@ -178,6 +180,9 @@ class Breakpoints {
     /// Deletes the temporary breakpoints among `ids` after their reported hit by `tid`.
     void delete_temporaries(const std::vector<int>& ids, pid_t tid);
     Result<std::optional<StopEvent>> step_over_trap(pid_t tid, std::uint64_t address);
+    /// Stopped threads with a SIGTRAP of ours pending but not yet dequeued (interrupted right
+    /// after the trap): let each take it, so it is classified instead of delivered after detach.
+    void flush_pending_traps();
 
     Attachment& m_att;
     std::vector<Breakpoint> m_list;

@@ -91,9 +91,9 @@ struct Registers {
     bool set_bytes(const RegisterDesc& desc, std::span<const std::byte> value) noexcept;
 };
 
-/// Reads both register sets of a thread in a ptrace-stop under the calling thread.
-/// Errors: os (ESRCH when not stopped under us, with a hint saying so).
-Result<Registers> read_registers(pid_t tid);
+/// Reads both register sets (or only the general one) of a thread in a ptrace-stop under the
+/// calling thread. Errors: os (ESRCH when not stopped under us, with a hint saying so).
+Result<Registers> read_registers(pid_t tid, bool with_fp = true);
 /// Writes the general set, and the FP set when `regs.fp_valid`.
 Result<void> write_registers(const Registers& regs);
 

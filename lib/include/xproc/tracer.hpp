@@ -130,11 +130,14 @@ class Attachment {
     /// `timeout` (os, ETIMEDOUT, naming the tid); the process is gone (no_such_process).
     Result<void> stop_all(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
     /// Resumes one stopped thread (PTRACE_CONT). `signal`: nullopt delivers the pending
-    /// signal of a signal-delivery-stop, 0 suppresses it, N delivers N. A thread sitting
-    /// on a software breakpoint steps over it first (Breakpoints).
+    /// signal of a signal-delivery-stop, 0 suppresses it, N delivers N (from a stop that is
+    /// not a signal-delivery-stop, N is sent with tgkill and delivered, unreported, when the
+    /// thread dequeues it). A thread sitting on a software breakpoint steps over it first.
     Result<void> resume(pid_t tid, std::optional<int> signal = std::nullopt);
     /// Resumes every stopped thread as `resume` does (software breakpoints stepped over
-    /// first, while the others are still stopped).
+    /// first, while the others are still stopped). A thread with a queued breakpoint,
+    /// watchpoint or step event stays stopped until that event is taken by `wait` (gdb's
+    /// pending events); queued signals are delivered.
     Result<void> resume_all(std::optional<int> signal_for_leader = std::nullopt);
     /// Single-steps one stopped thread (others keep their state) and waits for it. Returns
     /// the event: single_step normally; breakpoint if it lands on one; signal, exited...
@@ -152,8 +155,9 @@ class Attachment {
     /// thread is interrupted and reported with kind interrupted). xpeek passes its Ctrl-C flag.
     void set_cancel_check(std::function<bool()> check) { m_cancel = std::move(check); }
 
-    /// Registers of a stopped thread.
-    Result<Registers> registers(pid_t tid);
+    /// Registers of a stopped thread; `with_fp` false skips the FP/SSE set (one system call
+    /// less, for snapshots: the result has fp_valid false).
+    Result<Registers> registers(pid_t tid, bool with_fp = true);
     /// Writes them back (both sets; the FP set only if `regs.fp_valid`). The thread must be
     /// stopped. The change stays after detach (as gdb's `set $reg`); use RegisterGuard for
     /// temporary changes.
@@ -192,8 +196,11 @@ class Attachment {
     Result<void> ptrace_resume(pid_t tid, int request, int signal);
     Result<void> interrupt_thread(TracedThread& t);
 
-    bool m_stopping = false;  // inside stop_all/detach: interrupt stops are wanted
+    bool m_stopping = false;                      // inside stop_all/detach: interrupt stops are wanted
+    std::size_t m_poll_round = 0;                 // poll_once starts at a different thread each round
+    std::vector<std::pair<pid_t, int>> m_inject;  // (tid, signal) sent by tgkill for `resume`
     std::function<bool()> m_cancel;
+    bool m_cancellable = false;  // inside step(): m_cancel may interrupt the wait
 
     pid_t m_pid = 0;
     bool m_was_stopped = false;

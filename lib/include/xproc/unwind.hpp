@@ -2,8 +2,9 @@
 #pragma once
 /// @file unwind.hpp
 /// Backtraces of another process's threads through libunwind's remote API, with accessors
-/// backed by xproc (CONTRACT: the public API below is what xpeek and xstack call; the
-/// implementation is in lib/src/unwind.cpp).
+/// backed by xproc (the public API below is what xpeek and xstack call; the implementation
+/// is in lib/src/unwind.cpp and lib/src/stack_snapshot.cpp; libunwind is a private
+/// dependency: no xproc header includes it).
 ///
 ///  - memory through `RemoteMemory`, with a page cache (libunwind's stock `_UPT_access_mem`
 ///    reads one word per ptrace call);
@@ -44,7 +45,9 @@ struct Frame {
     /// The name is a guess: no symbol's [start, start+size) covers the address (the nearest
     /// preceding one was taken), or no symbol at all.
     bool guessed = false;
-    bool signal_frame = false;  ///< a signal handler frame (<signal handler called>)
+    /// The signal trampoline the handler returns to (glibc's __restore_rt: gdb prints
+    /// <signal handler called>); the next frame is the code the signal interrupted.
+    bool signal_frame = false;
     /// No unwind table (CFI) covered the callee's pc, so this frame was found by libunwind's
     /// frame-pointer fallback (rbp chain): it may be wrong (JIT code, .debug_frame-only or
     /// hand-written assembly without CFI, code built without frame pointers).
@@ -86,7 +89,7 @@ struct SnapshotOptions {
 /// no_such_process), and of stop_all (a thread that does not stop).
 Result<StackSnapshot> snapshot_stacks(pid_t pid, const SnapshotOptions& options = {});
 /// The same on an existing attachment: threads already stopped stay stopped; the ones this
-/// call stopped are resumed.
+/// call stopped are resumed (the attachment stays). Errors: those of stop_all and resume.
 Result<StackSnapshot> snapshot_stacks(Attachment& att, const SnapshotOptions& options = {});
 
 /// Unwinds threads of one process with libunwind's remote API.
@@ -104,7 +107,9 @@ Result<StackSnapshot> snapshot_stacks(Attachment& att, const SnapshotOptions& op
 /// pages change; code and tables do not). Not thread safe: one Unwinder per thread.
 class Unwinder {
   public:
-    /// `symbols` must outlive the Unwinder (it names frames).
+    /// `symbols` must outlive the Unwinder (it names frames and finds modules). Does not
+    /// attach. Errors: those of RemoteMemory::open (no_such_process), os when libunwind
+    /// cannot create an address space.
     static Result<Unwinder> create(pid_t pid, const SymbolTable& symbols);
     Unwinder(Unwinder&&) noexcept;
     Unwinder& operator=(Unwinder&&) noexcept;
