@@ -419,7 +419,10 @@ void Breakpoints::note_threads_at(std::uint64_t address) {
 }
 
 Result<int> Breakpoints::add_breakpoint(std::uint64_t address, BreakpointOptions options) {
-    const std::string what = "break *" + hex(address);
+    const std::string what = std::string(options.hardware_only ? "hbreak *"
+                                         : options.temporary   ? "tbreak *"
+                                                               : "break *") +
+                             hex(address);
     if (options.hardware_only && options.software_only) {
         return fail(Error::make(ErrorKind::invalid_argument, what, "hardware_only and software_only both set",
                                 m_att.pid()));

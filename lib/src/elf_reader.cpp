@@ -21,6 +21,7 @@
 #include <atomic>
 #include <bit>
 #include <cstring>
+#include <mutex>
 
 #include "xproc/fd.hpp"
 #include "xproc/symbols.hpp"
@@ -691,12 +692,8 @@ Result<std::shared_ptr<const ElfSymbols>> ElfParser::parse(std::span<const std::
                                return a.value == b.value && a.name == b.name && a.section == b.section;
                            }),
                syms.end());
-    out->m_by_name.resize(syms.size());
-    for (std::size_t i = 0; i < syms.size(); ++i) {
-        out->m_by_name[i] = static_cast<std::uint32_t>(i);
-    }
-    std::stable_sort(out->m_by_name.begin(), out->m_by_name.end(),
-                     [&syms](std::uint32_t a, std::uint32_t b) { return syms[a].name < syms[b].name; });
+    // The by-name index is built on the first `find` (backtraces only resolve addresses: libc's
+    // debug file has ~10,000 symbols, and sorting them by name was most of xstack's run).
     return std::shared_ptr<const ElfSymbols>(std::move(out));
 }
 
@@ -761,6 +758,15 @@ std::string detail::elf_build_id(std::span<const std::byte> bytes) {
 }
 
 std::span<const std::uint32_t> ElfSymbols::find(std::string_view name) const noexcept {
+    std::call_once(m_by_name_once, [this] {
+        m_by_name.resize(m_symbols.size());
+        for (std::size_t i = 0; i < m_symbols.size(); ++i) {
+            m_by_name[i] = static_cast<std::uint32_t>(i);
+        }
+        std::stable_sort(m_by_name.begin(), m_by_name.end(), [this](std::uint32_t a, std::uint32_t b) {
+            return m_symbols[a].name < m_symbols[b].name;
+        });
+    });
     const auto [lo, hi] =
         std::equal_range(m_by_name.begin(), m_by_name.end(), name, [this](const auto& a, const auto& b) {
             constexpr bool a_is_index = std::is_same_v<std::decay_t<decltype(a)>, std::uint32_t>;

@@ -268,6 +268,20 @@ TEST(XpeekControl, a_breakpoint_in_a_loop_is_hit_and_counted) {
     expect_text_matches_file(target.pid(), target.exe());
 }
 
+TEST(XpeekControl, ignore_counts_skip_hits_that_are_still_counted) {
+    BpTarget target;
+    const RunResult r =
+        xpeek_batch(target.pid(), {"break bp_work", "ignore 1 3", "continue", "info breakpoints"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Will ignore next 3 crossings of breakpoint 1.\n"), std::string::npos) << r.out;
+    EXPECT_EQ(count_of(r.out, "Breakpoint 1, 0x"), 1u) << r.out;
+    EXPECT_NE(r.out.find("\tbreakpoint already hit 4 times"), std::string::npos) << r.out;
+    const RunResult bad = xpeek_batch(target.pid(), {"ignore 7 1"});
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_EQ(bad.err, "No breakpoint number 7.\n");
+    expect_computing(target);
+}
+
 TEST(XpeekControl, breakpoint_addresses_and_the_table_match_gdb) {
     if (access(GDB.c_str(), X_OK) != 0) {
         GTEST_SKIP() << "gdb not installed";

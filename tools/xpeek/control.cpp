@@ -1116,6 +1116,38 @@ bool Session::cmd_delete(std::string_view args) {
     return ok;
 }
 
+bool Session::cmd_ignore(std::string_view args) {
+    std::string_view rest = trim(args);
+    const std::string_view number = next_word(rest);
+    if (number.empty()) {
+        return error("Argument required (a breakpoint number).");
+    }
+    const long n = parse_count(number, -1);
+    const long count = parse_count(rest, -1);
+    if (rest.empty()) {
+        return error("Second argument (specified ignore-count) is missing.");
+    }
+    if (count < 0) {
+        return error("Invalid ignore count: " + std::string(rest));
+    }
+    auto it = std::find_if(m_user_bps.begin(), m_user_bps.end(),
+                           [n](const UserBreakpoint& b) { return b.number == n; });
+    if (!m_att || it == m_user_bps.end()) {
+        return error("No breakpoint number " + std::string(number) + ".");
+    }
+    if (auto r = m_att->breakpoints().set_ignore_count(it->lib_id, static_cast<std::uint64_t>(count)); !r) {
+        return error(r.error().message());
+    }
+    if (count == 0) {
+        std::printf("Will stop next time breakpoint %ld is reached.\n", n);
+    } else if (count == 1) {
+        std::printf("Will ignore next crossing of breakpoint %ld.\n", n);
+    } else {
+        std::printf("Will ignore next %ld crossings of breakpoint %ld.\n", count, n);
+    }
+    return true;
+}
+
 bool Session::info_breakpoints(std::string_view) {
     if (!m_att || m_user_bps.empty()) {
         std::printf("No breakpoints or watchpoints.\n");

@@ -135,11 +135,13 @@ bool run_interactive(Session& session, bool quiet) {
         }
         if (r < 0 && errno == EINTR && g_interrupted != 0) {
             // Ctrl-C at the prompt: gdb prints "Quit" and a fresh prompt.
+            // Taking the handler down and putting it back gives libedit a clean new line (redrawing
+            // in place left it echoing every key with its own prompt).
             g_interrupted = 0;
-            rl_replace_line("", 0);
+            rl_callback_handler_remove();
             std::printf("\nQuit\n");
-            rl_on_new_line();
-            rl_redisplay();
+            std::fflush(stdout);
+            rl_callback_handler_install(PROMPT, on_line);
             continue;
         }
         if (r > 0) {

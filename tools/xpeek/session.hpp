@@ -127,6 +127,7 @@ class Session final : public Scope {
     bool cmd_rwatch(std::string_view args);
     bool cmd_awatch(std::string_view args);
     bool cmd_delete(std::string_view args);
+    bool cmd_ignore(std::string_view args);
     bool cmd_backtrace(std::string_view args);
     bool cmd_thread(std::string_view args);
 

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -229,8 +230,10 @@ class ElfSymbols {
     ElfSymbols() = default;
     std::string m_names;  // every symbol/section name, NUL-separated; Entry names point here
     std::vector<Entry> m_symbols;
-    std::vector<std::uint32_t> m_by_name;  // indices into m_symbols sorted by name
-    std::vector<Section> m_sections;       // sorted by address
+    // Indices into m_symbols sorted by name, built by the first find() (thread safe).
+    mutable std::vector<std::uint32_t> m_by_name;
+    mutable std::once_flag m_by_name_once;
+    std::vector<Section> m_sections;  // sorted by address
     std::vector<Segment> m_segments;
     std::string m_build_id;
     std::uint64_t m_dynamic_vaddr = 0, m_dynamic_size = 0;
