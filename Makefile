@@ -42,6 +42,7 @@ bench: deps
 	  $(BUILD)/bench/ring_bench --benchmark_counters_tabular=true || rc=1; \
 	  $(BUILD)/bench/memory_bench --benchmark_counters_tabular=true || rc=1; \
 	  $(BUILD)/bench/xstack_bench --benchmark_counters_tabular=true || rc=1; \
+	  $(BUILD)/bench/mq_bench --benchmark_counters_tabular=true || rc=1; \
 	  exit $$rc
 
 install: build

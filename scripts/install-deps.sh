@@ -19,6 +19,7 @@ PACKAGES=(
   libcap2-bin           # setcap: the no_new_privs + file capability access test
   libedit-dev           # xpeek's line editing and history (BSD licence, unlike GNU readline's GPL)
   gdb
+  libc6-dbg             # libc's full symbol table: names of its static functions in xstack/xpeek backtraces, as gdb shows them
   elfutils              # xstack's benchmark peer (eu-stack)
   python3               # a target kind in the integration tests
   groff-base man-db     # man pages are rendered by a test

@@ -420,6 +420,7 @@ TEST(XpeekControl, a_breakpoint_in_a_function_called_from_several_threads) {
         commands.push_back("continue");
     }
     commands.push_back("info threads");
+    commands.push_back("thread apply all bt");
     const RunResult r = xpeek_batch(target.pid(), commands);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     std::set<std::string> threads;
@@ -433,6 +434,16 @@ TEST(XpeekControl, a_breakpoint_in_a_function_called_from_several_threads) {
     static const std::regex row(R"(\n[* ] \d+ +Thread 0x[0-9a-f]+ \(LWP \d+\) "bp_target" 0x)");
     EXPECT_EQ(std::distance(std::sregex_iterator(r.out.begin(), r.out.end(), row), std::sregex_iterator()), 5)
         << r.out;  // info threads: 4 workers + main
+    // thread apply all bt: one header per thread, highest number first, each followed by frame #0.
+    static const std::regex header(
+        R"(\nThread (\d+) \(Thread 0x[0-9a-f]+ \(LWP \d+\) "bp_target"\):\n#0  0x)");
+    std::vector<int> order;
+    for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), header); it != std::sregex_iterator();
+         ++it) {
+        order.push_back(std::stoi((*it)[1]));
+    }
+    EXPECT_EQ(order, (std::vector<int>{5, 4, 3, 2, 1})) << r.out;
+    EXPECT_GE(count_of(r.out, " in worker ()\n"), 4u) << r.out;  // every worker's stack reaches worker()
     expect_computing(target);
 }
 
