@@ -358,6 +358,67 @@ TYPED_TEST(MessageQueue, many_senders_and_receivers_across_processes_deliver_eac
     EXPECT_EQ(q.get_num_msg(), 0u);
 }
 
+/// The same in one process with threads (each with its own queue object): what TSan sees.
+TYPED_TEST(MessageQueue, many_sender_and_receiver_threads_deliver_each_message_once) {
+    using Queue = TypeParam;
+    NameGuard<Queue> name("threads");
+    constexpr std::uint32_t SENDERS = 2;
+    constexpr std::uint32_t PER_SENDER = 20000;
+    Queue q(bip::create_only, name.c_str(), 32, sizeof(Message));
+    SharedBook shared;
+    Book* book = shared.book;
+    std::vector<std::thread> threads;
+    for (std::uint32_t s = 0; s < SENDERS; ++s) {
+        threads.emplace_back([&, s] {
+            Queue out(bip::open_only, name.c_str());
+            while (book->go.load() == 0) {
+                std::this_thread::yield();
+            }
+            for (std::uint32_t seq = 0; seq < PER_SENDER; ++seq) {
+                const Message m = make_message(s, seq);
+                // Two priorities: FIFO holds per sender within each.
+                out.send(&m, sizeof m, seq % 2);
+            }
+        });
+    }
+    for (int r = 0; r < 2; ++r) {
+        threads.emplace_back([&] {
+            Queue in(bip::open_only, name.c_str());
+            std::int64_t last[SENDERS][2] = {{-1, -1}, {-1, -1}};
+            while (book->stop.load() == 0) {
+                Message m{};
+                typename Queue::size_type n = 0;
+                unsigned prio = 0;
+                if (!in.timed_receive(&m, sizeof m, n, prio, in_ms(20))) {
+                    continue;
+                }
+                if (n != sizeof m || m.sender >= SENDERS || m.seq >= PER_SENDER || m.checksum != checksum_of(m) ||
+                    prio != m.seq % 2 || static_cast<std::int64_t>(m.seq) <= last[m.sender][prio]) {
+                    book->bad.fetch_add(1);
+                    continue;
+                }
+                last[m.sender][prio] = m.seq;
+                book->count[m.sender][m.seq].fetch_add(1);
+                book->received_total.fetch_add(1);
+            }
+        });
+    }
+    book->go.store(1);
+    const bool all = eventually([&] { return book->received_total.load() >= SENDERS * PER_SENDER; });
+    book->stop.store(1);
+    for (auto& t : threads) {
+        t.join();
+    }
+    ASSERT_TRUE(all) << "received " << book->received_total.load();
+    EXPECT_EQ(book->bad.load(), 0u);
+    for (std::uint32_t s = 0; s < SENDERS; ++s) {
+        for (std::uint32_t i = 0; i < PER_SENDER; ++i) {
+            ASSERT_EQ(book->count[s][i].load(), 1u) << "sender " << s << " message " << i;
+        }
+    }
+    EXPECT_EQ(q.get_num_msg(), 0u);
+}
+
 // --- kill -9 (xproc only) ----------------------------------------------------------------
 
 /// Kills one sender mid-stream; the other senders and all receivers

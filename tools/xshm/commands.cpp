@@ -20,7 +20,8 @@
 #include "format.hpp"
 #include "xproc/error.hpp"
 #include "xproc/process.hpp"
-#include "xproc/ring/layout.hpp"  // RING_MAGIC only
+#include "xproc/message_queue.hpp"  // MQ_MAGIC only
+#include "xproc/ring/layout.hpp"     // RING_MAGIC only
 #include "xproc/shm.hpp"
 
 namespace xshm {
@@ -81,23 +82,23 @@ std::string comm_of(pid_t pid) {
     return comm ? *comm : "?";
 }
 
-/// Whether segment `name` starts with the xproc ring magic: reads its first 16
-/// bytes through a read-only descriptor (never maps it). false when unreadable.
-bool is_xproc_ring(const std::string& name) {
+/// The first 8 bytes of segment `name` as a little-endian u64 (the xproc magics), read
+/// through a read-only descriptor (never maps it); 0 when unreadable or shorter.
+std::uint64_t segment_magic(const std::string& name) {
     auto fd = xproc::open_segment_fd(name);
     if (!fd) {
-        return false;
+        return 0;
     }
     std::byte head[16];
     auto n = xproc::read_at(fd->get(), 0, head, name);
     if (!n || *n < 8) {
-        return false;
+        return 0;
     }
     std::uint64_t magic = 0;  // little-endian, whatever the host's order
     for (int i = 7; i >= 0; --i) {
         magic = magic << 8 | static_cast<std::uint8_t>(head[i]);
     }
-    return magic == xproc::ring::RING_MAGIC;
+    return magic;
 }
 
 std::string pid_list(const std::vector<pid_t>& pids) {
@@ -222,8 +223,9 @@ int run_ls(const LsArgs& args) {
             for (std::size_t i = 0; i < s.held_open_by.size(); ++i) {
                 j += (i == 0 ? "" : ", ") + std::to_string(s.held_open_by[i]);
             }
-            j += std::string("], \"xproc_ring\": ") +
-                 (s.regular_file && is_xproc_ring(s.name) ? "true" : "false") + "}";
+            const std::uint64_t magic = s.regular_file ? segment_magic(s.name) : 0;
+            j += std::string("], \"xproc_ring\": ") + (magic == xproc::ring::RING_MAGIC ? "true" : "false") +
+                 ", \"xproc_queue\": " + (magic == xproc::mq::MQ_MAGIC ? "true" : "false") + "}";
         }
         j += "], \"uninspected_processes\": " + std::to_string(list->uninspected_processes) + "}\n";
         out.put(j);
@@ -234,8 +236,10 @@ int run_ls(const LsArgs& args) {
             std::string type = "-";
             if (!s.regular_file) {
                 type = "not a file";
-            } else if (is_xproc_ring(s.name)) {
+            } else if (const std::uint64_t magic = segment_magic(s.name); magic == xproc::ring::RING_MAGIC) {
                 type = "xproc ring";
+            } else if (magic == xproc::mq::MQ_MAGIC) {
+                type = "xproc queue";  // xproc::message_queue (message_queue.hpp)
             }
             rows.push_back({printable(s.name), std::to_string(s.size), user_name(s.uid), group_name(s.gid),
                             octal_mode(s.mode), pid_list(s.mapped_by), pid_list(s.held_open_by), type});

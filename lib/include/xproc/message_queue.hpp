@@ -32,9 +32,15 @@
 ///   too, with both versions in what()); one still being created is waited for (1 s).
 /// - A sender or receiver killed at any instruction never blocks the others (no mutex
 ///   exists); see "Dead peers" below.
+/// - Like Boost, a queue of another user is opened when its mode allows (the creator chose
+///   the permissions); the owner uid recorded in its header must match the file's owner
+///   (else `security_error`).
+/// - get_num_msg() counts messages being sent or received too (a snapshot).
+/// - A process that forks with a raw clone(2) (no pthread_atfork handlers) keeps the
+///   parent's cached pid: use fork().
 ///
 /// Thread safety: every call may be made concurrently from any threads and processes.
-/// The object holds only the mapping and immutable geometry.
+/// The object holds the mapping, immutable geometry and a cache of one position.
 ///
 /// Segment (all offsets in bytes; positions are 64-bit and only increase):
 /// ```
