@@ -108,7 +108,8 @@ double run_once(std::size_t size, int senders, int receivers, std::uint64_t mess
             while (sh->go.load() == 0) {
                 std::this_thread::yield();
             }
-            for (std::uint64_t i = static_cast<std::uint64_t>(s); i < messages; i += static_cast<std::uint64_t>(senders)) {
+            for (std::uint64_t i = static_cast<std::uint64_t>(s); i < messages;
+                 i += static_cast<std::uint64_t>(senders)) {
                 std::memcpy(buf.data(), &i, sizeof i);
                 out.send(buf.data(), size, 0);
             }
@@ -161,13 +162,15 @@ void bm_queue(benchmark::State& state, const char* impl, std::size_t size, int s
 void register_all() {
     for (std::size_t size : {std::size_t{64}, std::size_t{1024}}) {
         for (int n : {1, 2}) {
-            const std::string suffix = std::to_string(size) + "B/" + std::to_string(n) + ":" + std::to_string(n);
-            benchmark::RegisterBenchmark(("boost/" + suffix).c_str(), bm_queue<bip::message_queue>, "boost", size, n, n)
+            const std::string suffix =
+                std::to_string(size) + "B/" + std::to_string(n) + ":" + std::to_string(n);
+            benchmark::RegisterBenchmark(("boost/" + suffix).c_str(), bm_queue<bip::message_queue>, "boost",
+                                         size, n, n)
                 ->Iterations(3)
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
-            benchmark::RegisterBenchmark(("xproc/" + suffix).c_str(), bm_queue<xproc::message_queue>, "xproc", size, n,
-                                         n)
+            benchmark::RegisterBenchmark(("xproc/" + suffix).c_str(), bm_queue<xproc::message_queue>, "xproc",
+                                         size, n, n)
                 ->Iterations(3)
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
@@ -176,9 +179,10 @@ void register_all() {
 }
 
 void print_table() {
-    std::printf("\nxproc::message_queue vs boost::interprocess::message_queue: best throughput of 3 runs,\n"
-                "queue of %zu messages, senders:receivers as separate processes. ratio = xproc / boost.\n\n",
-                QUEUE_MESSAGES);
+    std::printf(
+        "\nxproc::message_queue vs boost::interprocess::message_queue: best throughput of 3 runs,\n"
+        "queue of %zu messages, senders:receivers as separate processes. ratio = xproc / boost.\n\n",
+        QUEUE_MESSAGES);
     std::printf("%8s %6s | %14s %14s | %8s\n", "size", "S:R", "boost Mmsg/s", "xproc Mmsg/s", "ratio");
     bool all_pass = true;
     std::vector<std::string> goals;

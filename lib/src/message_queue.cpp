@@ -189,7 +189,7 @@ struct Queue {
     std::uint64_t max_num_msg;
     std::uint64_t max_msg_size;
     std::uint64_t slot_size;
-    std::uint64_t cap;  // lane capacity, a power of two
+    std::uint64_t cap;                       // lane capacity, a power of two
     std::atomic<std::uint64_t>* deq0_cache;  // this object's lower bound of lane 0's dequeue_pos
     bool fast_fence;                         // registered for membarrier: publish without mfence
 
@@ -332,7 +332,8 @@ struct Queue {
     // --- dead peers ---------------------------------------------------------------------
     /// Whether the claimant of cell `c` for `pos` is dead. `anonymous_since` tracks how
     /// long the cell has shown no claim for `pos`.
-    bool claimant_dead(MqCell* c, std::uint64_t pos, bool receiver, Clock::time_point first_seen) const noexcept {
+    bool claimant_dead(MqCell* c, std::uint64_t pos, bool receiver,
+                       Clock::time_point first_seen) const noexcept {
         // acquire: pairs with the claimant's release store of claim (start_time before it).
         const std::uint64_t claim = shared(c->claim).load(std::memory_order_acquire);
         if (!claim_matches(claim, pos, receiver)) {
@@ -616,8 +617,8 @@ message_queue::message_queue(bip::open_only_t, const char* name) {
 
 message_queue::~message_queue() = default;
 
-void message_queue::open_or_create(int mode, const char* name_arg, size_type max_num_msg, size_type max_msg_size,
-                                   unsigned perm) {
+void message_queue::open_or_create(int mode, const char* name_arg, size_type max_num_msg,
+                                   size_type max_msg_size, unsigned perm) {
     const std::string name = shm_name(name_arg);
     const std::string op = "message_queue(" + name + ")";
     for (int attempt = 0;; ++attempt) {
@@ -636,10 +637,10 @@ void message_queue::open_or_create(int mode, const char* name_arg, size_type max
         // Create: format under a temporary name, then rename into place (an opener never
         // sees a half-formatted queue).
         if (max_num_msg > mq::MQ_MAX_NUM_MSG || max_msg_size > mq::MQ_MAX_MSG_SIZE) {
-            throw_error(bip::size_error, op + ": max_num_msg " + std::to_string(max_num_msg) + " / max_msg_size " +
-                                             std::to_string(max_msg_size) + " beyond the limits " +
-                                             std::to_string(mq::MQ_MAX_NUM_MSG) + " / " +
-                                             std::to_string(mq::MQ_MAX_MSG_SIZE));
+            throw_error(bip::size_error, op + ": max_num_msg " + std::to_string(max_num_msg) +
+                                             " / max_msg_size " + std::to_string(max_msg_size) +
+                                             " beyond the limits " + std::to_string(mq::MQ_MAX_NUM_MSG) +
+                                             " / " + std::to_string(mq::MQ_MAX_MSG_SIZE));
         }
         if (auto ok = SharedMemory::validate_name(name); !ok) {
             throw_error(bip::invalid_argument, ok.error().message());
@@ -714,11 +715,11 @@ void message_queue::open_or_create(int mode, const char* name_arg, size_type max
                              cap == std::bit_ceil(std::max<std::uint64_t>(max_num, 1)) &&
                              total == segment_size(cap, slot) && total != 0 && total <= size;
     if (!geometry_ok) {
-        throw_error(bip::corrupted_error, op + ": inconsistent geometry (max_num_msg " + std::to_string(max_num) +
-                                              ", max_msg_size " + std::to_string(max_size) + ", slot_size " +
-                                              std::to_string(slot) + ", lane_capacity " + std::to_string(cap) +
-                                              ", total " + std::to_string(total) + ", segment " +
-                                              std::to_string(size) + ")");
+        throw_error(bip::corrupted_error,
+                    op + ": inconsistent geometry (max_num_msg " + std::to_string(max_num) +
+                        ", max_msg_size " + std::to_string(max_size) + ", slot_size " + std::to_string(slot) +
+                        ", lane_capacity " + std::to_string(cap) + ", total " + std::to_string(total) +
+                        ", segment " + std::to_string(size) + ")");
     }
     struct stat st {};
     if (::fstat(m_shm->fd(), &st) != 0 || st.st_uid != h->owner_uid) {
@@ -750,14 +751,20 @@ bool message_queue::do_send(Block block, const void* buffer, size_type size, uns
     if (size > m_max_msg_size) {
         throw bip::interprocess_exception(bip::size_error);
     }
-    const Queue q{reinterpret_cast<MqHeader*>(m_data), m_data + sizeof(MqHeader), m_max_num_msg,
-                  m_max_msg_size, m_slot_size, m_lane_capacity, &m_deq0_cache, m_fast_fence};
+    const Queue q{reinterpret_cast<MqHeader*>(m_data),
+                  m_data + sizeof(MqHeader),
+                  m_max_num_msg,
+                  m_max_msg_size,
+                  m_slot_size,
+                  m_lane_capacity,
+                  &m_deq0_cache,
+                  m_fast_fence};
     const int lane = q.lane_for(priority);
     if (lane < 0) {
-        throw_error(bip::out_of_resource_error,
-                    "xproc::message_queue: priority " + std::to_string(priority) + " would be the " +
-                        std::to_string(mq::MQ_LANES + 1) + "th distinct priority of this queue (at most " +
-                        std::to_string(mq::MQ_LANES) + ")");
+        throw_error(bip::out_of_resource_error, "xproc::message_queue: priority " + std::to_string(priority) +
+                                                    " would be the " + std::to_string(mq::MQ_LANES + 1) +
+                                                    "th distinct priority of this queue (at most " +
+                                                    std::to_string(mq::MQ_LANES) + ")");
     }
     Stuck stuck;
     bool recover = false;
@@ -807,13 +814,19 @@ bool message_queue::do_send(Block block, const void* buffer, size_type size, uns
     });
 }
 
-bool message_queue::do_receive(Block block, void* buffer, size_type size, size_type& recvd, unsigned& priority,
-                               Deadline deadline) {
+bool message_queue::do_receive(Block block, void* buffer, size_type size, size_type& recvd,
+                               unsigned& priority, Deadline deadline) {
     if (size < m_max_msg_size) {
         throw bip::interprocess_exception(bip::size_error);
     }
-    const Queue q{reinterpret_cast<MqHeader*>(m_data), m_data + sizeof(MqHeader), m_max_num_msg,
-                  m_max_msg_size, m_slot_size, m_lane_capacity, &m_deq0_cache, m_fast_fence};
+    const Queue q{reinterpret_cast<MqHeader*>(m_data),
+                  m_data + sizeof(MqHeader),
+                  m_max_num_msg,
+                  m_max_msg_size,
+                  m_slot_size,
+                  m_lane_capacity,
+                  &m_deq0_cache,
+                  m_fast_fence};
     Stuck stuck;
     bool recover = false;
     auto attempt = [&]() -> bool {
@@ -847,7 +860,8 @@ bool message_queue::timed_send(const void* buffer, size_type buffer_size, unsign
     return do_send(Block::timed, buffer, buffer_size, priority, to_deadline(abs_time));
 }
 
-void message_queue::receive(void* buffer, size_type buffer_size, size_type& recvd_size, unsigned int& priority) {
+void message_queue::receive(void* buffer, size_type buffer_size, size_type& recvd_size,
+                            unsigned int& priority) {
     do_receive(Block::blocking, buffer, buffer_size, recvd_size, priority, {});
 }
 

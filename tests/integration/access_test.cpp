@@ -419,8 +419,8 @@ TEST(AccessIntegration, existing_tracer_is_named) {
         << attach_report.text();
     const auto ptrace_report = xproc::explain_access_all(pid, AccessMode::ptrace_attach);
     EXPECT_EQ(ptrace_report.verdict.rule, AccessRule::already_traced);
-    EXPECT_TRUE(has_line(ptrace_report.text(), "  REFUSES  tracer: traced by PID " + t + " (" + comm +
-                                                   ") — one tracer at a time"))
+    EXPECT_TRUE(has_line(ptrace_report.text(),
+                         "  REFUSES  tracer: traced by PID " + t + " (" + comm + ") — one tracer at a time"))
         << ptrace_report.text();
     std::size_t refusals = 0;
     for (const auto& rule : attach_report.rules) {

@@ -436,10 +436,9 @@ TEST(Diagnose, already_traced_names_the_tracer) {
     f.tracer_comm = "gdb";
     AccessVerdict v = ptrace_attach(f);
     EXPECT_EQ(v.rule, AccessRule::already_traced);
-    EXPECT_EQ(
-        v.reason,
-        "process 42 (victim) is already traced by PID 77 (gdb) (its TracerPid), and a process can have "
-        "only one tracer");
+    EXPECT_EQ(v.reason,
+              "process 42 (victim) is already traced by PID 77 (gdb) (its TracerPid), and a process can have "
+              "only one tracer");
     EXPECT_THAT(v.how_to_allow, HasSubstr("detach the other tracer, PID 77 (gdb)"));
     EXPECT_THAT(v.how_to_allow, HasSubstr("kill 77"));
 

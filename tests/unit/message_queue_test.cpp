@@ -233,10 +233,10 @@ Message make_message(std::uint32_t sender, std::uint32_t seq) {
 /// and errors seen by the receivers.
 struct Book {
     std::atomic<std::uint32_t> received_total;
-    std::atomic<std::uint32_t> bad;        // checksum, size or order errors
-    std::atomic<std::uint32_t> stop;       // receivers exit when set
-    std::atomic<std::uint32_t> go;         // releases everyone together
-    std::atomic<std::uint32_t> sent[8];    // messages each sender has sent (after send returned)
+    std::atomic<std::uint32_t> bad;      // checksum, size or order errors
+    std::atomic<std::uint32_t> stop;     // receivers exit when set
+    std::atomic<std::uint32_t> go;       // releases everyone together
+    std::atomic<std::uint32_t> sent[8];  // messages each sender has sent (after send returned)
     std::atomic<std::uint8_t> count[8][20000];
 };
 
@@ -392,8 +392,9 @@ TYPED_TEST(MessageQueue, many_sender_and_receiver_threads_deliver_each_message_o
                 if (!in.timed_receive(&m, sizeof m, n, prio, in_ms(20))) {
                     continue;
                 }
-                if (n != sizeof m || m.sender >= SENDERS || m.seq >= PER_SENDER || m.checksum != checksum_of(m) ||
-                    prio != m.seq % 2 || static_cast<std::int64_t>(m.seq) <= last[m.sender][prio]) {
+                if (n != sizeof m || m.sender >= SENDERS || m.seq >= PER_SENDER ||
+                    m.checksum != checksum_of(m) || prio != m.seq % 2 ||
+                    static_cast<std::int64_t>(m.seq) <= last[m.sender][prio]) {
                     book->bad.fetch_add(1);
                     continue;
                 }
@@ -575,9 +576,10 @@ TEST(MessageQueueKill, a_cell_claimed_by_a_dead_sender_is_skipped_and_counted) {
     ::close(fd);
     ASSERT_NE(p, MAP_FAILED);
     auto* h = static_cast<xproc::mq::MqHeader*>(p);
-    auto* cell1 = reinterpret_cast<xproc::mq::MqCell*>(static_cast<std::byte*>(p) + sizeof(xproc::mq::MqHeader) +
-                                                       1 * xproc::mq::mq_slot_size(16));
-    std::atomic_ref<std::uint64_t>(cell1->claim).store((std::uint64_t{1} << 22) | static_cast<std::uint64_t>(child));
+    auto* cell1 = reinterpret_cast<xproc::mq::MqCell*>(
+        static_cast<std::byte*>(p) + sizeof(xproc::mq::MqHeader) + 1 * xproc::mq::mq_slot_size(16));
+    std::atomic_ref<std::uint64_t>(cell1->claim)
+        .store((std::uint64_t{1} << 22) | static_cast<std::uint64_t>(child));
     std::atomic_ref<std::uint64_t>(cell1->start_time).store(0);
     std::atomic_ref<std::uint64_t>(h->lane[0].enqueue_pos).store(2);
     // Another sender goes on behind the dead one's cell.

@@ -19,9 +19,9 @@
 
 #include "format.hpp"
 #include "xproc/error.hpp"
-#include "xproc/process.hpp"
 #include "xproc/message_queue.hpp"  // MQ_MAGIC only
-#include "xproc/ring/layout.hpp"     // RING_MAGIC only
+#include "xproc/process.hpp"
+#include "xproc/ring/layout.hpp"  // RING_MAGIC only
 #include "xproc/shm.hpp"
 
 namespace xshm {

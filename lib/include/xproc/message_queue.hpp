@@ -137,13 +137,13 @@
 /// max_msg_size (a bad one is skipped and counted as corrupt, never copied).
 
 #include <sys/types.h>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <type_traits>
-#include <atomic>
 
 #include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <boost/interprocess/creation_tags.hpp>
