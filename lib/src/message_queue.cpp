@@ -22,6 +22,7 @@
 #include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <boost/interprocess/errors.hpp>
 
+#include "futex.hpp"
 #include "xproc/process.hpp"
 #include "xproc/ring.hpp"  // peer_state()
 #include "xproc/shm.hpp"
@@ -41,52 +42,11 @@ std::atomic_ref<T> shared(T& field) noexcept {
     return std::atomic_ref<T>(field);
 }
 
-// Futex helpers: the same calls as the ring's (ring.cpp keeps its own in an anonymous
-// namespace; these mirror futex_wait / futex_wake_all there).
-long futex(std::uint32_t* word, int op, std::uint32_t value, const struct timespec* timeout) noexcept {
-    // No FUTEX_PRIVATE_FLAG: the word is in memory shared between processes.
-    return ::syscall(SYS_futex, word, op, value, timeout, nullptr, 0);
-}
-
-void futex_wake_all(std::uint32_t* word) noexcept {
-    futex(word, FUTEX_WAKE, INT_MAX, nullptr);
-}
-
-/// Sleeps while *word == expected, at most `slice`.
-void futex_wait(std::uint32_t* word, std::uint32_t expected, std::chrono::nanoseconds slice) noexcept {
-    struct timespec ts;
-    ts.tv_sec = static_cast<time_t>(slice.count() / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(slice.count() % 1'000'000'000);
-    futex(word, FUTEX_WAIT, expected, &ts);  // EAGAIN, EINTR, ETIMEDOUT: the caller rechecks
-}
-
-/// Registers this process for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) once; true when a
-/// side about to sleep can use it, so the publishing side needs no full fence (as the ring).
-bool fast_fence_available() noexcept {
-    static const bool available = [] {
-        const long mask = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-        if (mask < 0 || (mask & MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0) {
-            return false;
-        }
-        return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
-    }();
-    return available;
-}
-
-/// The side about to sleep, between announcing it and re-checking: a full fence here, and a
-/// barrier on every CPU running a (registered) publisher.
-void sleeper_fence() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (fast_fence_available()) {
-        ::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
-    }
-}
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
+using detail::cpu_relax;
+using detail::fast_fence_available;
+using detail::futex_wait;
+using detail::futex_wake_all;
+using detail::sleeper_fence;
 
 /// Our pid, cached: getpid(2) is a system call on every call since glibc 2.25, and the
 /// hot path stores it into every cell it claims. A fork() child resets the cache (atfork).

@@ -37,8 +37,10 @@ using namespace std::chrono_literals;
 using xproc::test::Child;
 using xproc::test::run;
 using xproc::test::RunResult;
+using xproc::test::state_of;
 using xproc::test::target_path;
 using xproc::test::tool_path;
+using xproc::test::tracer_of;
 
 const std::string GDB = "/usr/bin/gdb";
 
@@ -58,24 +60,6 @@ std::size_t count_of(const std::string& text, const std::string& what) {
         ++n;
     }
     return n;
-}
-
-char state_of(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::size_t close = text.rfind(')');
-    return close == std::string::npos || close + 2 >= text.size() ? '?' : text[close + 2];
-}
-
-pid_t tracer_of(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(f, line)) {
-        if (line.starts_with("TracerPid:")) {
-            return std::stoi(line.substr(10));
-        }
-    }
-    return -1;
 }
 
 /// bp_target, from a copy without debug information (gdb then sees what xpeek sees).

@@ -47,8 +47,10 @@ namespace fs = std::filesystem;
 using xproc::test::Child;
 using xproc::test::run;
 using xproc::test::RunResult;
+using xproc::test::state_of;
 using xproc::test::target_path;
 using xproc::test::tool_path;
+using xproc::test::tracer_of;
 using xproc::test::vanished_pid;
 
 const std::string GDB = "/usr/bin/gdb";
@@ -71,29 +73,9 @@ std::vector<std::string> lines_of(const std::string& text) {
     return lines;
 }
 
-/// The state letter of /proc/PID/stat (R, S, T, t, Z...), '?' when unreadable.
-char state_of(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::size_t close = text.rfind(')');
-    return close == std::string::npos || close + 2 >= text.size() ? '?' : text[close + 2];
-}
-
 bool is_stopped(pid_t pid) {
     const char s = state_of(pid);
     return s == 't' || s == 'T';
-}
-
-/// /proc/PID/status TracerPid.
-pid_t tracer_of(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.starts_with("TracerPid:")) {
-            return static_cast<pid_t>(std::strtol(line.c_str() + 10, nullptr, 10));
-        }
-    }
-    return -1;
 }
 
 /// /proc/PID/task, in the kernel's (readdir) order.

@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -182,6 +183,29 @@ class Child {
     pid_t m_pid = -1;
     FILE* m_out = nullptr;
 };
+
+/// The state letter of /proc/PID/stat, or of thread `tid`'s /proc/PID/task/TID/stat
+/// (R, S, T, t, Z...); '?' when unreadable.
+inline char state_of(pid_t pid, pid_t tid = 0) {
+    const std::string path =
+        "/proc/" + std::to_string(pid) + (tid > 0 ? "/task/" + std::to_string(tid) : "") + "/stat";
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::size_t close = text.rfind(')');
+    return close == std::string::npos || close + 2 >= text.size() ? '?' : text[close + 2];
+}
+
+/// TracerPid of /proc/PID/status (0: not traced), -1 when unreadable.
+inline pid_t tracer_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.starts_with("TracerPid:")) {
+            return static_cast<pid_t>(std::strtol(line.c_str() + 10, nullptr, 10));
+        }
+    }
+    return -1;
+}
 
 /// A pid that no process has: a child we started, let exit and reaped.
 inline pid_t vanished_pid() {

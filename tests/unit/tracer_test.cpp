@@ -22,28 +22,11 @@ using namespace std::chrono_literals;
 using xproc::Attachment;
 using xproc::StopKind;
 using xproc::test::Child;
+using xproc::test::state_of;
 using xproc::test::target_path;
+using xproc::test::tracer_of;
 
 namespace {
-
-/// State letter of a thread from /proc/PID/task/TID/stat ('S', 't', 'T'...).
-char thread_state(pid_t pid, pid_t tid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    const auto close = text.rfind(')');
-    return close == std::string::npos || close + 2 >= text.size() ? '?' : text[close + 2];
-}
-
-pid_t tracer_of(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(f, line)) {
-        if (line.starts_with("TracerPid:")) {
-            return std::stoi(line.substr(10));
-        }
-    }
-    return -1;
-}
 
 /// Waits up to 2 s for every thread of `pid` to leave the ptrace-stop ('t').
 bool all_running(pid_t pid) {
@@ -55,7 +38,7 @@ bool all_running(pid_t pid) {
         auto tids = proc->threads();
         bool ok = tids.has_value();
         for (pid_t tid : tids.value_or(std::vector<pid_t>{})) {
-            const char s = thread_state(pid, tid);
+            const char s = state_of(pid, tid);
             ok = ok && s != 't' && s != 'T';
         }
         if (ok) {
@@ -81,7 +64,7 @@ TEST(Tracer, seize_leaves_threads_running_and_stop_all_stops_every_one) {
     ASSERT_TRUE((*att)->stop_all()) << "stop_all";
     EXPECT_TRUE((*att)->all_stopped());
     for (const auto& t : (*att)->threads()) {
-        EXPECT_EQ(thread_state(child.pid(), t.tid), 't') << t.tid;
+        EXPECT_EQ(state_of(child.pid(), t.tid), 't') << t.tid;
         auto regs = (*att)->registers(t.tid);
         ASSERT_TRUE(regs) << regs.error().message();
         EXPECT_NE(regs->pc(), 0u);
@@ -118,7 +101,7 @@ TEST(Tracer, a_target_stopped_before_the_attach_stays_stopped_after_detach) {
     }
     std::this_thread::sleep_for(50ms);
     EXPECT_EQ(tracer_of(child.pid()), 0);
-    EXPECT_EQ(thread_state(child.pid(), child.pid()), 'T');
+    EXPECT_EQ(state_of(child.pid(), child.pid()), 'T');
     ASSERT_TRUE(child.thaw());
     EXPECT_TRUE(all_running(child.pid()));
 }
@@ -144,7 +127,7 @@ TEST(Tracer, follows_threads_created_while_attached) {
         for (const auto& t : (*att)->threads()) {
             seen.insert(t.tid);
             new_one = new_one || !initial.contains(t.tid);
-            EXPECT_EQ(thread_state(child.pid(), t.tid), 't');
+            EXPECT_EQ(state_of(child.pid(), t.tid), 't');
         }
         ASSERT_TRUE((*att)->resume_all());
     }
