@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <csignal>
 #include <cstring>
 #include <string>
@@ -46,6 +47,22 @@ bool thread_exiting(pid_t pid, pid_t tid) {
     }
     constexpr unsigned PF_EXITING = 0x00000004;
     return st->state == 'Z' || st->state == 'X' || (st->flags & PF_EXITING) != 0;
+}
+
+/// The thread's tracer (TracerPid in /proc/PID/task/TID/status) is this thread: the kernel
+/// attached it for us, as a clone of a thread we had already seized (PTRACE_O_TRACECLONE).
+bool traced_by_us(pid_t pid, pid_t tid) {
+    auto text =
+        read_file(("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status").c_str());
+    if (!text) {
+        return false;
+    }
+    const auto at = text->find("\nTracerPid:");
+    if (at == std::string::npos) {
+        return false;
+    }
+    const long tracer = std::strtol(text->c_str() + at + 11, nullptr, 10);
+    return tracer == static_cast<long>(::gettid());
 }
 
 /// Polling back-off: a few rounds of yield (a stop usually arrives within microseconds),
@@ -188,6 +205,16 @@ Result<void> Attachment::seize_all() {
                 continue;
             }
             auto r = seize_thread(tid);
+            if (!r && tid != m_pid && r.error().errno_value == EPERM && traced_by_us(m_pid, tid)) {
+                // Created by a thread seized in an earlier pass and attached by the kernel: its
+                // clone event and first stop (PTRACE_EVENT_STOP) are still to be collected.
+                TracedThread child;
+                child.tid = tid;
+                m_threads.push_back(child);
+                m_new_threads.push_back(tid);
+                added = true;
+                continue;
+            }
             if (!r) {
                 if (tid != m_pid && (r.error().errno_value == ESRCH || thread_exiting(m_pid, tid))) {
                     // The thread exited between the listing and the seize; a thread that is

@@ -138,6 +138,23 @@ TEST(Tracer, follows_threads_created_while_attached) {
     EXPECT_TRUE(child.wait_for_line_prefix("ok "));
 }
 
+TEST(Tracer, seize_succeeds_while_threads_are_being_created) {
+    // A thread created by one seized in an earlier pass of the task list is attached by the
+    // kernel (TRACECLONE): PTRACE_SEIZE of it fails with EPERM, and that must not fail the attach.
+    Child child({target_path("bp_target"), "--churn", "--busy"});
+    ASSERT_TRUE(child.wait_for_line());
+    for (int round = 0; round < 300; ++round) {
+        auto att = Attachment::seize(child.pid(), {.stop = true});
+        ASSERT_TRUE(att) << "round " << round << ": " << att.error().message();
+        for (const auto& t : (*att)->threads()) {
+            EXPECT_EQ(state_of(child.pid(), t.tid), 't') << "thread " << t.tid;
+        }
+    }
+    EXPECT_TRUE(all_running(child.pid()));
+    ASSERT_EQ(::kill(child.pid(), SIGUSR1), 0);
+    EXPECT_TRUE(child.wait_for_line_prefix("ok "));
+}
+
 TEST(Tracer, a_signal_is_reported_and_then_delivered) {
     Child child({target_path("bp_target")});
     ASSERT_TRUE(child.wait_for_line());
