@@ -77,4 +77,15 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+/// Asks for the cache line at `p` in a writable (exclusive) state ahead of a store, so that
+/// the store does not wait for the line to come from another CPU and then for the other
+/// copies to be invalidated. PREFETCHW; a no-op on CPUs without it (same encoding as a NOP).
+inline void prefetch_for_write(const void* p) noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(p)));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
+
 }  // namespace xproc::detail

@@ -626,8 +626,11 @@ TEST(MessageQueueXproc, layout_is_pinned) {
     EXPECT_EQ(offsetof(xproc::mq::MqHeader, count), 128u);
     EXPECT_EQ(offsetof(xproc::mq::MqHeader, lane), 640u);
     EXPECT_EQ(sizeof(xproc::mq::MqCell), 32u);
-    EXPECT_EQ(xproc::mq::mq_slot_size(64), 96u);
-    EXPECT_EQ(xproc::mq::mq_slot_size(1), 40u);
+    EXPECT_EQ(xproc::mq::mq_slot_size(64), 128u);
+    EXPECT_EQ(xproc::mq::mq_slot_size(32), 64u);
+    EXPECT_EQ(xproc::mq::mq_slot_size(1), 64u);
+    EXPECT_EQ(xproc::mq::mq_slot_size(0), 64u);
+    EXPECT_EQ(sizeof(xproc::mq::MqHeader) % 64, 0u);  // cells start on a cache line
     EXPECT_EQ(xproc::mq::MQ_MAGIC, 0x31514D434F525058ULL);
 }
 

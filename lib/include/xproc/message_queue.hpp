@@ -65,7 +65,9 @@
 ///      | lane 0 cells [lane_capacity], lane 1 cells, ... lane 15 cells |
 ///      +---------------------------------------------------------------+
 ///
-/// Cell (slot_size bytes = 32 + max_msg_size rounded up to 8):
+/// Cell (slot_size bytes = 32 + max_msg_size rounded up to 64: a cell starts on a cache
+/// line, so a sender writing one cell never shares a line with a receiver reading the
+/// previous one):
 ///  +0  u64 seq         Vyukov sequence, stored as (seq - cell index) so that a
 ///                      zero-filled lane is a valid empty lane; bit 63 = SKIPPED
 ///  +8  u64 claim       who claimed the cell for its current turn:
@@ -101,7 +103,12 @@
 ///   receiver: seq == p+1 (acquire) -> CAS lane.dequeue_pos p -> p+1 -> claim = p|pid|R
 ///             -> copy payload -> CAS seq p+1 -> p+cap (release) -> (lanes 1..15) count -= 1
 ///
-/// Waiting: blocking calls poll for up to 100 us (yielding the CPU every few polls), then
+/// Prefetch: a lane-0 sender, after claiming position p, asks for the cell of p + 16 with
+/// PREFETCHW (when its cached dequeue position says no receiver is near it).
+///
+/// Waiting: blocking calls poll every 300 ns for up to 100 us (yielding the CPU every few
+/// polls; between polls they touch no shared memory, so the side being waited for keeps its
+/// cache lines), then
 /// sleep on a futex word (no mutex): a waiter increments recv_waiters/send_waiters, makes a
 /// full fence plus membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) when available (as the ring),
 /// re-checks, and sleeps on recv_word/send_word; the other side, after its CAS and a fence
@@ -161,7 +168,8 @@ inline constexpr std::uint64_t MQ_MAGIC = 0x3151'4D43'4F52'5058ULL;
 /// Layout version. Bump when any field of MqHeader or MqCell moves or changes meaning,
 /// when the seq encoding (relative to the cell index, SKIPPED bit) or the claim encoding
 /// changes, or when the lane count changes.
-inline constexpr std::uint32_t MQ_LAYOUT_VERSION = 1;
+/// 2: cells aligned to 64 bytes (1: 8 bytes).
+inline constexpr std::uint32_t MQ_LAYOUT_VERSION = 2;
 /// Lanes, i.e. distinct priority values a queue can carry over its life.
 inline constexpr std::uint32_t MQ_LANES = 16;
 inline constexpr std::size_t MQ_LINE = 128;
@@ -172,6 +180,21 @@ inline constexpr std::uint64_t MQ_MAX_NUM_MSG = std::uint64_t{1} << 24;
 inline constexpr std::uint64_t MQ_SEQ_SKIPPED = std::uint64_t{1} << 63;
 /// Bit 63 of a cell's claim: the claimant is a receiver.
 inline constexpr std::uint64_t MQ_CLAIM_RECEIVER = std::uint64_t{1} << 63;
+/// The claim word: (position & (2^MQ_CLAIM_POS_BITS - 1)) << MQ_CLAIM_PID_BITS | pid, with
+/// MQ_CLAIM_RECEIVER for a receiver.
+inline constexpr unsigned MQ_CLAIM_PID_BITS = 22;
+inline constexpr unsigned MQ_CLAIM_POS_BITS = 41;
+static_assert(MQ_CLAIM_PID_BITS + MQ_CLAIM_POS_BITS == 63);
+/// Whether `claim` is a claim for `pos` by a receiver (`receiver`) or a sender.
+constexpr bool mq_claim_matches(std::uint64_t claim, std::uint64_t pos, bool receiver) noexcept {
+    constexpr std::uint64_t mask = (std::uint64_t{1} << MQ_CLAIM_POS_BITS) - 1;
+    return ((claim >> MQ_CLAIM_PID_BITS) & mask) == (pos & mask) &&
+           ((claim & MQ_CLAIM_RECEIVER) != 0) == receiver;
+}
+/// The claimant's pid.
+constexpr std::int32_t mq_claim_pid(std::uint64_t claim) noexcept {
+    return static_cast<std::int32_t>(claim & ((std::uint64_t{1} << MQ_CLAIM_PID_BITS) - 1));
+}
 /// How often a waiter wakes to look for dead peers' cells.
 inline constexpr std::chrono::milliseconds MQ_LIVENESS_INTERVAL{100};
 /// How long a cell may stay claimed with no claim record before its claimant is
@@ -193,7 +216,7 @@ struct alignas(MQ_LINE) MqHeader {
     std::uint32_t header_size;    ///< sizeof(MqHeader): cells start here
     std::uint64_t max_num_msg;    ///< capacity in messages
     std::uint64_t max_msg_size;   ///< largest payload
-    std::uint64_t slot_size;      ///< bytes per cell: 32 + max_msg_size rounded up to 8
+    std::uint64_t slot_size;      ///< bytes per cell: 32 + max_msg_size rounded up to 64
     std::uint64_t lane_capacity;  ///< cells per lane: bit_ceil(max(max_num_msg, 1))
     std::uint32_t lanes;          ///< MQ_LANES
     std::uint32_t owner_uid;      ///< effective uid of the creator (== the file's owner)
@@ -270,7 +293,7 @@ static_assert(offsetof(MqCell, length) == 24);
 
 /// Bytes per cell for a given max_msg_size.
 constexpr std::uint64_t mq_slot_size(std::uint64_t max_msg_size) noexcept {
-    return sizeof(MqCell) + ((max_msg_size + 7) & ~std::uint64_t{7});
+    return (sizeof(MqCell) + max_msg_size + 63) & ~std::uint64_t{63};
 }
 
 /// Recovery counters of a queue (see "Dead peers").
