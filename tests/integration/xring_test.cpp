@@ -3,8 +3,9 @@
 // chunks, the order in which the sides start, --count, end of stream, the death of either
 // side (kill -9) and the take-over of its role, exclusive roles, signals (a clean leave,
 // exit 128+N), a closed stdout, broadcast laps, stat (text, --json, --watch) and check on
-// sound and corrupted segments, and bad input for every subcommand: one line on stderr,
-// exit 1 for errors, 2 for usage, 3 for a dead peer, no crash, nothing left in /dev/shm.
+// sound and corrupted segments, of rings and of xproc::message_queue segments, and bad input for every
+// subcommand: one line on stderr, exit 1 for errors, 2 for usage, 3 for a dead peer, no crash, nothing left
+// in /dev/shm.
 
 #include <gtest/gtest.h>
 
@@ -35,6 +36,7 @@
 
 #include "child.hpp"
 #include "shm_name.hpp"
+#include "xproc/message_queue.hpp"
 #include "xproc/ring/layout.hpp"
 
 namespace {
@@ -1220,6 +1222,221 @@ TEST(XringCheck, not_a_ring_and_another_version_are_errors) {
         EXPECT_EQ(r.exit_code, 1) << cmd;
         EXPECT_TRUE(one_error_line(r.err)) << r.err;
         EXPECT_TRUE(contains(r.err, "layout version 99")) << cmd << ": " << r.err;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// stat / check of an xproc::message_queue
+
+/// A queue of 20 messages of up to 128 bytes: priority 3 x4 (lane 0), 7 x2 (lane 1), 0 x1
+/// (lane 2) sent, then one received (priority 7): 6 messages left.
+std::unique_ptr<xproc::message_queue> make_queue(const RingName& name) {
+    auto q = std::make_unique<xproc::message_queue>(boost::interprocess::create_only, name.c_str(), 20, 128);
+    for (const unsigned priority : {3u, 7u, 3u, 0u, 3u, 7u, 3u}) {
+        q->send("job", 3, priority);
+    }
+    char buf[128];
+    std::size_t got = 0;
+    unsigned priority = 0;
+    EXPECT_TRUE(q->try_receive(buf, sizeof buf, got, priority));
+    EXPECT_EQ(priority, 7u);
+    return q;
+}
+
+TEST(XringQueue, stat_shows_a_message_queue_per_priority_in_text_and_json) {
+    RingName name("mq-stat");
+    const auto queue = make_queue(name);
+    ASSERT_EQ(queue->get_num_msg(), 6u);
+    const RunResult text = run_xring({"stat", name.bare()});
+    EXPECT_EQ(text.exit_code, 0) << describe({"stat"}, text);
+    EXPECT_EQ(text.err, "");
+    EXPECT_TRUE(text.out.starts_with("message queue " + name.str() + "\n")) << text.out;
+    const std::uint64_t slot = xproc::mq::mq_slot_size(128);
+    for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+             {"kind", "message queue (xproc::message_queue, many-to-many)"},
+             {"max messages", "20"},
+             {"max message size", "128 bytes"},
+             {"lanes bound", "3 of " + std::to_string(xproc::mq::MQ_LANES)},
+             {"messages", "6 (30.0%)"},
+             {"lane 1", "priority 7: 1 message (enqueue 2, dequeue 1)"},
+             {"lane 0", "priority 3: 4 messages (enqueue 4, dequeue 0)"},
+             {"lane 2", "priority 0: 1 message (enqueue 1, dequeue 0)"},
+             {"received", "1 (messages taken since creation, skipped ones too)"},
+             {"waiting receivers", "0 (asleep on an empty queue)"},
+             {"waiting senders", "0 (asleep on a full queue)"},
+             {"skipped", "0 (messages dropped: their sender died before publishing)"},
+             {"lost", "0 (messages lost: their receiver died while taking them)"},
+             {"recounted", "0 (capacity reserved by dead senders, recovered)"},
+             {"corrupt", "0 (messages with an invalid length, dropped)"},
+             {"creator", "pid " + std::to_string(::getpid()) + " (alive)"},
+         }) {
+        EXPECT_TRUE(contains(text.out, stat_line(key, value))) << key << "\n" << text.out;
+    }
+    EXPECT_TRUE(
+        contains(text.out, "\n  slot size          " + std::to_string(slot) + " bytes (32 per lane, "))
+        << text.out;
+    // Highest priority first, as receivers take them.
+    EXPECT_LT(text.out.find("priority 7:"), text.out.find("priority 3:"));
+    EXPECT_LT(text.out.find("priority 3:"), text.out.find("priority 0:"));
+    EXPECT_FALSE(contains(text.out, "  rate ")) << text.out;
+
+    const RunResult r = run_xring({"stat", "--json", name.str()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto doc = JsonParser(r.out).document();
+    ASSERT_TRUE(doc.has_value()) << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
+    const Json& j = *doc;
+    EXPECT_EQ(j["queue"].str(), name.str());
+    EXPECT_EQ(j["kind"].str(), "message_queue");
+    EXPECT_EQ(j["max_num_msg"].num(), 20);
+    EXPECT_EQ(j["max_msg_size"].num(), 128);
+    EXPECT_EQ(j["slot_size"].num(), static_cast<double>(slot));
+    EXPECT_EQ(j["lane_capacity"].num(), 32);
+    EXPECT_EQ(j["total_size"].num(),
+              static_cast<double>(sizeof(xproc::mq::MqHeader) + xproc::mq::MQ_LANES * 32 * slot));
+    EXPECT_EQ(j["lanes_bound"].num(), 3);
+    EXPECT_EQ(j["messages"].num(), 6);
+    EXPECT_EQ(j["fill_percent"].num(), 30);
+    EXPECT_EQ(j["count"].num(), 2);  // lanes 1..15
+    EXPECT_EQ(j["received"].num(), 1);
+    const JsonArray& lanes = j["lanes"].arr();
+    ASSERT_EQ(lanes.size(), 3u);
+    const double expected[3][5] = {{1, 7, 1, 2, 1}, {0, 3, 4, 4, 0}, {2, 0, 1, 1, 0}};
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(lanes[i]["lane"].num(), expected[i][0]) << i;
+        EXPECT_EQ(lanes[i]["priority"].num(), expected[i][1]) << i;
+        EXPECT_EQ(lanes[i]["messages"].num(), expected[i][2]) << i;
+        EXPECT_EQ(lanes[i]["enqueue"].num(), expected[i][3]) << i;
+        EXPECT_EQ(lanes[i]["dequeue"].num(), expected[i][4]) << i;
+    }
+    for (const char* key : {"recv_waiters", "send_waiters", "skipped", "lost", "recounted", "corrupt"}) {
+        EXPECT_EQ(j[key].num(), 0) << key;
+    }
+    EXPECT_EQ(j["creator_pid"].num(), ::getpid());
+    EXPECT_EQ(j["creator"]["pid"].num(), ::getpid());
+    EXPECT_EQ(j["creator"]["state"].str(), "alive");
+    EXPECT_TRUE(j["rates"].is_null());
+    EXPECT_TRUE(j.has("time"));
+
+    const RunResult check = run_xring({"check", name.str()});
+    EXPECT_EQ(check.exit_code, 0) << describe({"check"}, check);
+    EXPECT_EQ(check.out, "message queue " + name.str() + ": sound\n");
+    EXPECT_EQ(check.err, "");
+}
+
+TEST(XringQueue, watch_gives_the_receive_rate) {
+    RingName name("mq-watch");
+    const auto queue = make_queue(name);
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> received{0};
+    std::thread traffic([&] {
+        char buf[128];
+        std::size_t got = 0;
+        unsigned priority = 0;
+        while (!stop) {
+            queue->send("x", 1, 3);
+            if (queue->try_receive(buf, sizeof buf, got, priority)) {
+                ++received;
+            }
+            std::this_thread::sleep_for(1ms);
+        }
+    });
+    const RunResult r = run_xring({"stat", name.str(), "--watch", "0.3", "--samples", "2", "--json"});
+    const RunResult text = run_xring({"stat", name.str(), "--watch", "0.1", "--samples", "2"});
+    stop = true;
+    traffic.join();
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const std::size_t nl = r.out.find('\n');
+    ASSERT_NE(nl, std::string::npos) << r.out;
+    auto first = JsonParser(std::string_view(r.out).substr(0, nl)).document();
+    auto second = JsonParser(std::string_view(r.out).substr(nl + 1)).document();
+    ASSERT_TRUE(first.has_value() && second.has_value()) << r.out;
+    EXPECT_TRUE((*first)["rates"].is_null());
+    ASSERT_FALSE((*second)["rates"].is_null()) << r.out;
+    EXPECT_NEAR((*second)["rates"]["seconds"].num(), 0.3, 0.2);
+    EXPECT_GT((*second)["rates"]["messages_per_second"].num(), 10) << r.out;
+    EXPECT_GT((*second)["received"].num(), (*first)["received"].num());
+    EXPECT_GT(received.load(), 10u);
+    EXPECT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_TRUE(contains(text.out, "\n\nmessage queue " + name.str() + "\n")) << text.out;
+    EXPECT_TRUE(contains(text.out, "  rate               ")) << text.out;
+    EXPECT_TRUE(contains(text.out, " msg/s received (over ")) << text.out;
+}
+
+TEST(XringQueue, a_corrupted_queue_is_refused_by_stat_and_its_problems_listed_by_check) {
+    RingName name("mq-corrupt");
+    const auto queue = make_queue(name);
+    using xproc::mq::MqHeader;
+    // Lane 1 (priority 7): dequeue position past its enqueue position (2).
+    corrupt_u64(name,
+                offsetof(MqHeader, lane) + 1 * sizeof(xproc::mq::LanePositions) +
+                    offsetof(xproc::mq::LanePositions, dequeue_pos),
+                9);
+    RunResult r = run_xring({"check", name.str()});
+    EXPECT_EQ(r.exit_code, 1) << describe({"check"}, r);
+    EXPECT_EQ(r.out, "message queue " + name.str() +
+                         ": lane 1 (priority 7): dequeue position 9 is past enqueue position 2\n");
+    EXPECT_TRUE(one_error_line(r.err)) << r.err;
+    EXPECT_TRUE(contains(r.err, "xring: message queue " + name.str() + ": 1 problem found")) << r.err;
+    // stat still reads it (a snapshot): that lane shows no message.
+    r = run_xring({"stat", name.str()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, stat_line("lane 1", "priority 7: 0 messages (enqueue 2, dequeue 9)")))
+        << r.out;
+    corrupt_u64(name,
+                offsetof(MqHeader, lane) + 1 * sizeof(xproc::mq::LanePositions) +
+                    offsetof(xproc::mq::LanePositions, dequeue_pos),
+                1);
+
+    // A published message longer than max_msg_size (lane 0, position 2).
+    const std::uint64_t slot = xproc::mq::mq_slot_size(128);
+    const std::uint32_t length = 5000;
+    corrupt(name, sizeof(MqHeader) + 2 * slot + offsetof(xproc::mq::MqCell, length), &length, sizeof length);
+    r = run_xring({"check", name.str()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.out,
+              "message queue " + name.str() +
+                  ": lane 0 (priority 3) position 2 (cell 2): published message of 5000 bytes, more than "
+                  "max_msg_size 128 (a receiver drops it as corrupt)\n");
+
+    // Bad geometry: stat refuses it in one line, check lists it.
+    corrupt_u64(name, offsetof(MqHeader, slot_size), 7);
+    for (const char* cmd : {"stat", "sub"}) {
+        r = run_xring({cmd, name.str()});
+        EXPECT_EQ(r.exit_code, 1) << cmd;
+        EXPECT_TRUE(one_error_line(r.err)) << r.err;
+    }
+    r = run_xring({"stat", "--json", name.str()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.out, "");
+    EXPECT_TRUE(one_error_line(r.err)) << r.err;
+    EXPECT_TRUE(
+        contains(r.err, "xring: message queue " + name.str() +
+                            " is corrupt: inconsistent geometry: slot_size 7 does not match max_msg_size "
+                            "128 (expected " +
+                            std::to_string(slot) + ")"))
+        << r.err;
+    EXPECT_TRUE(contains(r.err, "`xring check " + name.str() + "`")) << r.err;
+    r = run_xring({"check", name.str()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.out, "message queue " + name.str() +
+                         ": header: slot_size 7 does not match max_msg_size 128 (expected " +
+                         std::to_string(slot) + ")\n");
+    EXPECT_TRUE(contains(r.err, "1 problem found")) << r.err;
+
+    // Another layout version: an error for both.
+    const std::uint32_t version = 99;
+    corrupt(name, offsetof(MqHeader, version), &version, sizeof version);
+    for (const char* cmd : {"stat", "check"}) {
+        r = run_xring({cmd, name.str()});
+        EXPECT_EQ(r.exit_code, 1) << cmd;
+        EXPECT_TRUE(one_error_line(r.err)) << r.err;
+        EXPECT_TRUE(contains(r.err, "message queue " + name.str() +
+                                        ": message queue layout version 99, this "
+                                        "library reads version " +
+                                        std::to_string(xproc::mq::MQ_LAYOUT_VERSION)))
+            << cmd << ": " << r.err;
+        EXPECT_EQ(r.out, "");
     }
 }
 

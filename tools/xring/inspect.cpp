@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// xring stat / xring check.
+// xring stat / xring check, of rings and of xproc::message_queue segments (told apart by
+// their magic).
 
 #include "inspect.hpp"
 
@@ -8,10 +9,13 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
 #include "common.hpp"
+#include "xproc/mq_inspect.hpp"
 #include "xproc/ring_segment.hpp"
 #include "xproc/shm.hpp"
 
@@ -233,41 +237,134 @@ std::string format_stat_json(const std::string& name, const RingSnapshot& s, con
     return o;
 }
 
-int run_stat(const StatOptions& options) {
-    const xproc::RingSegment seg = open_ring(options.name, xproc::ShmAccess::read_only);
+namespace {
+
+std::string plural(std::uint64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+/// Bound lanes in the order receivers take from them: highest priority first.
+std::vector<xproc::MqLaneSnapshot> by_priority(const xproc::MqSnapshot& s) {
+    std::vector<xproc::MqLaneSnapshot> lanes = s.lanes;
+    std::stable_sort(lanes.begin(), lanes.end(),
+                     [](const auto& a, const auto& b) { return a.priority > b.priority; });
+    return lanes;
+}
+
+std::string format_queue_text(const std::string& name, const xproc::MqSnapshot& s, const Rates* rates) {
+    std::string out = "message queue " + name + "\n";
+    line(out, "kind", "message queue (xproc::message_queue, many-to-many)");
+    line(out, "max messages", std::to_string(s.max_num_msg));
+    line(out, "max message size", std::to_string(s.max_msg_size) + " bytes");
+    line(out, "slot size",
+         std::to_string(s.slot_size) + " bytes (" + std::to_string(s.lane_capacity) + " per lane, " +
+             human_bytes(static_cast<double>(s.total_size)) + " in all)");
+    line(out, "lanes bound", std::to_string(s.lanes.size()) + " of " + std::to_string(s.lane_count));
+    line(out, "messages",
+         std::to_string(s.messages) + " (" + fmt("%.1f", percent(s.messages, s.max_num_msg)) + "%)");
+    for (const xproc::MqLaneSnapshot& lane : by_priority(s)) {
+        line(out, "lane " + std::to_string(lane.index),
+             "priority " + std::to_string(lane.priority) + ": " +
+                 plural(lane.messages, "message", "messages") + " (enqueue " +
+                 std::to_string(lane.enqueue_pos) + ", dequeue " + std::to_string(lane.dequeue_pos) + ")");
+    }
+    line(out, "received", std::to_string(s.dequeued) + " (messages taken since creation, skipped ones too)");
+    if (rates != nullptr) {
+        line(out, "rate",
+             fmt("%.0f", rates->messages_per_second) + " msg/s received (over " +
+                 fmt("%.2f", rates->seconds) + " s)");
+    }
+    line(out, "waiting receivers", std::to_string(s.recv_waiters) + " (asleep on an empty queue)");
+    line(out, "waiting senders", std::to_string(s.send_waiters) + " (asleep on a full queue)");
+    line(out, "skipped",
+         std::to_string(s.skipped) + " (messages dropped: their sender died before publishing)");
+    line(out, "lost", std::to_string(s.lost) + " (messages lost: their receiver died while taking them)");
+    line(out, "recounted", std::to_string(s.recounted) + " (capacity reserved by dead senders, recovered)");
+    line(out, "corrupt", std::to_string(s.corrupt) + " (messages with an invalid length, dropped)");
+    line(out, "creator", peer_text(s.creator));
+    return out;
+}
+
+std::string format_queue_json(const std::string& name, const xproc::MqSnapshot& s, const Rates* rates,
+                              double unix_time) {
+    std::string o = "{";
+    auto num = [&](const char* key, std::uint64_t v) {
+        o += "\"" + std::string(key) + "\": " + std::to_string(v) + ", ";
+    };
+    o += "\"queue\": " + json_string(name) + ", ";
+    o += "\"time\": " + json_number(unix_time) + ", ";
+    o += "\"kind\": \"message_queue\", ";
+    num("max_num_msg", s.max_num_msg);
+    num("max_msg_size", s.max_msg_size);
+    num("slot_size", s.slot_size);
+    num("lane_capacity", s.lane_capacity);
+    num("total_size", s.total_size);
+    num("lanes_bound", s.lanes.size());
+    num("messages", s.messages);
+    o += "\"fill_percent\": " + json_number(percent(s.messages, s.max_num_msg)) + ", ";
+    num("count", s.count);
+    o += "\"lanes\": [";
+    bool first = true;
+    for (const xproc::MqLaneSnapshot& lane : by_priority(s)) {
+        o += first ? "" : ", ";
+        first = false;
+        o += "{\"lane\": " + std::to_string(lane.index) + ", \"priority\": " + std::to_string(lane.priority) +
+             ", \"messages\": " + std::to_string(lane.messages) +
+             ", \"enqueue\": " + std::to_string(lane.enqueue_pos) +
+             ", \"dequeue\": " + std::to_string(lane.dequeue_pos) + "}";
+    }
+    o += "], ";
+    num("received", s.dequeued);
+    num("recv_waiters", s.recv_waiters);
+    num("send_waiters", s.send_waiters);
+    num("skipped", s.skipped);
+    num("lost", s.lost);
+    num("recounted", s.recounted);
+    num("corrupt", s.corrupt);
+    o += "\"creator_pid\": " + std::to_string(s.creator.pid) + ", ";
+    o += "\"creator\": " + json_peer(s.creator) + ", ";
+    o += "\"rates\": ";
+    if (rates == nullptr) {
+        o += "null";
+    } else {
+        o += "{\"seconds\": " + json_number(rates->seconds) +
+             ", \"messages_per_second\": " + json_number(rates->messages_per_second) + "}";
+    }
+    o += "}\n";
+    return o;
+}
+
+/// The loop of `stat`: `take()` returns a snapshot (or ends the command with a Failure),
+/// `rate(previous, current, rates)` fills the rates between two, `text(snapshot, rates)` and
+/// `json(snapshot, rates, unix_time)` format one sample.
+template <typename Take, typename Rate, typename Text, typename Json>
+int sample_loop(const StatOptions& options, Take take, Rate rate, Text text_of, Json json_of) {
     using Clock = std::chrono::steady_clock;
-    std::optional<RingSnapshot> previous;
+    using Snapshot = decltype(take());
+    std::optional<Snapshot> previous;
     Clock::time_point previous_at{};
     for (std::uint64_t sample = 1;; ++sample) {
-        auto snap = xproc::snapshot_ring(seg.memory());
+        Snapshot snap = take();
         const Clock::time_point now = Clock::now();
-        if (!snap) {
-            failure("ring " + options.name + " is corrupt: " + snap.error().detail + "; run `xring check " +
-                    options.name + "` for details");
-        }
         Rates rates;
         const bool have_rates = previous.has_value();
         if (have_rates) {
             rates.seconds = std::chrono::duration<double>(now - previous_at).count();
-            const auto delta = [](std::uint64_t a, std::uint64_t b) {
-                return a >= b ? static_cast<double>(a - b) : 0.0;
-            };
             if (rates.seconds > 0) {
-                rates.messages_per_second = delta(snap->messages, previous->messages) / rates.seconds;
-                rates.bytes_per_second = delta(snap->bytes, previous->bytes) / rates.seconds;
+                rate(*previous, snap, rates);
             }
         }
         std::string text;
         if (options.json) {
             struct timespec ts {};
             ::clock_gettime(CLOCK_REALTIME, &ts);
-            text = format_stat_json(options.name, *snap, have_rates ? &rates : nullptr,
-                                    static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9);
+            text = json_of(snap, have_rates ? &rates : nullptr,
+                           static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9);
         } else {
             if (sample > 1) {
                 text += "\n";
             }
-            text += format_stat_text(options.name, *snap, have_rates ? &rates : nullptr);
+            text += text_of(snap, have_rates ? &rates : nullptr);
         }
         if (std::fputs(text.c_str(), stdout) < 0 || std::fflush(stdout) != 0) {
             if (errno == EPIPE) {
@@ -278,7 +375,7 @@ int run_stat(const StatOptions& options) {
         if (!options.watch || (options.samples != 0 && sample >= options.samples)) {
             return EXIT_OK;
         }
-        previous = std::move(*snap);
+        previous = std::move(snap);
         previous_at = now;
         // Sleep in slices; Ctrl-C ends a watch normally.
         const Clock::time_point next = now + *options.watch;
@@ -294,6 +391,118 @@ int run_stat(const StatOptions& options) {
     }
 }
 
+double delta(std::uint64_t a, std::uint64_t b) {
+    return a >= b ? static_cast<double>(a - b) : 0.0;
+}
+
+/// Opens `name` read-only when it is a message queue; nullopt for anything else (a ring,
+/// another segment, or an open that failed: the ring path then reports it as usual).
+std::optional<xproc::SharedMemory> open_if_queue(const std::string& name) {
+    auto shm = xproc::SharedMemory::open(name, xproc::ShmAccess::read_only);
+    if (!shm || !xproc::is_message_queue(std::span<const std::byte>(shm->data(), shm->size()))) {
+        return std::nullopt;
+    }
+    return std::move(*shm);
+}
+
+/// The one-line failure for an error of snapshot_message_queue / check_message_queue.
+[[noreturn]] void queue_failed(const std::string& name, const xproc::Error& e) {
+    if (e.errno_value == EAGAIN) {
+        failure("message queue " + name +
+                " is still being created (layout version 0); retry, or if its creator died, remove it with "
+                "`xshm rm " +
+                name + "`");
+    }
+    if (e.detail.find("layout version") != std::string::npos) {
+        failure("message queue " + name + ": " + e.detail +
+                "; inspect it with the xproc version that created it");
+    }
+    if (e.kind == xproc::ErrorKind::corrupt) {
+        failure("message queue " + name + " is corrupt: " + e.detail + "; run `xring check " + name +
+                "` for details");
+    }
+    failure("message queue " + name + ": " + e.message());
+}
+
+xproc::MqSnapshot take_queue_snapshot(const std::string& name, const xproc::SharedMemory& shm) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (;;) {
+        auto snap = xproc::snapshot_message_queue(std::span<const std::byte>(shm.data(), shm.size()));
+        if (snap) {
+            return std::move(*snap);
+        }
+        // Version 0: the creator is formatting it (normally under a temporary name): wait a little.
+        if (snap.error().errno_value == EAGAIN && std::chrono::steady_clock::now() < give_up) {
+            check_signal();
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            continue;
+        }
+        queue_failed(name, snap.error());
+    }
+}
+
+int run_queue_stat(const StatOptions& options, const xproc::SharedMemory& shm) {
+    return sample_loop(
+        options, [&] { return take_queue_snapshot(options.name, shm); },
+        [](const xproc::MqSnapshot& before, const xproc::MqSnapshot& now, Rates& rates) {
+            rates.messages_per_second = delta(now.dequeued, before.dequeued) / rates.seconds;
+        },
+        [&](const xproc::MqSnapshot& s, const Rates* rates) {
+            return format_queue_text(options.name, s, rates);
+        },
+        [&](const xproc::MqSnapshot& s, const Rates* rates, double unix_time) {
+            return format_queue_json(options.name, s, rates, unix_time);
+        });
+}
+
+int run_queue_check(const std::string& name, const xproc::SharedMemory& shm) {
+    auto problems = xproc::check_message_queue(std::span<const std::byte>(shm.data(), shm.size()));
+    if (!problems) {
+        queue_failed(name, problems.error());
+    }
+    if (problems->empty()) {
+        std::printf("message queue %s: sound\n", name.c_str());
+        return EXIT_OK;
+    }
+    for (const std::string& p : *problems) {
+        std::printf("message queue %s: %s\n", name.c_str(), p.c_str());
+    }
+    std::fflush(stdout);
+    std::fprintf(stderr,
+                 "xring: message queue %s: %zu problem%s found; claims of dead peers are recovered by the "
+                 "queue's next senders and receivers, anything else: remove it (`xshm rm %s`) and create it "
+                 "again\n",
+                 name.c_str(), problems->size(), problems->size() == 1 ? "" : "s", name.c_str());
+    return EXIT_ERROR;
+}
+
+}  // namespace
+
+int run_stat(const StatOptions& options) {
+    if (auto queue = open_if_queue(options.name)) {
+        return run_queue_stat(options, *queue);
+    }
+    const xproc::RingSegment seg = open_ring(options.name, xproc::ShmAccess::read_only);
+    return sample_loop(
+        options,
+        [&] {
+            auto snap = xproc::snapshot_ring(seg.memory());
+            if (!snap) {
+                failure("ring " + options.name + " is corrupt: " + snap.error().detail +
+                        "; run `xring check " + options.name + "` for details");
+            }
+            return std::move(*snap);
+        },
+        [](const RingSnapshot& before, const RingSnapshot& now, Rates& rates) {
+            rates.messages_per_second = delta(now.messages, before.messages) / rates.seconds;
+            rates.bytes_per_second = delta(now.bytes, before.bytes) / rates.seconds;
+        },
+        [&](const RingSnapshot& s, const Rates* rates) { return format_stat_text(options.name, s, rates); },
+        [&](const RingSnapshot& s, const Rates* rates, double unix_time) {
+            return format_stat_json(options.name, s, rates, unix_time);
+        });
+}
+
 int run_check(const std::string& name) {
     auto shm = xproc::SharedMemory::open(name, xproc::ShmAccess::read_only);
     if (!shm) {
@@ -302,6 +511,9 @@ int run_check(const std::string& name) {
             failure("ring " + name + " does not exist (no /dev/shm" + name + ")");
         }
         failure(error_line(name, e));
+    }
+    if (xproc::is_message_queue(std::span<const std::byte>(shm->data(), shm->size()))) {
+        return run_queue_check(name, *shm);
     }
     auto problems = xproc::check_ring(std::span<const std::byte>(shm->data(), shm->size()));
     if (!problems) {

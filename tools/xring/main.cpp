@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // xring: create a ring, publish standard input to it, subscribe to standard output, show
-// live statistics, check a segment, benchmark. A thin layer over RingSegment,
+// live statistics, check a segment (stat and check also read xproc::message_queue
+// segments), benchmark. A thin layer over RingSegment,
 // RingProducer and RingConsumer (xproc/ring_segment.hpp). See man/xring.1.
 //
 // Exit status: 0 success; 1 an error (one line on stderr: `xring: <message>`); 2 bad
@@ -137,8 +138,9 @@ int main(int argc, char** argv) {
     // stat
     StatOptions stat_options;
     std::string stat_name, stat_watch, stat_samples;
-    CLI::App* stat = app.add_subcommand("stat", "Show a ring's positions, fill, counters and peers");
-    stat->add_option("NAME", stat_name, "Ring name")->type_name("")->required();
+    CLI::App* stat = app.add_subcommand(
+        "stat", "Show a ring's (or an xproc::message_queue's) positions, fill, counters and peers");
+    stat->add_option("NAME", stat_name, "Ring or message queue name")->type_name("")->required();
     stat->add_option("--watch", stat_watch, "Sample every this many seconds, with rates, until interrupted")
         ->type_name("SECS");
     stat->add_option("--samples", stat_samples, "With --watch: stop after this many samples")->type_name("N");
@@ -146,9 +148,9 @@ int main(int argc, char** argv) {
 
     // check
     std::string check_name;
-    CLI::App* check =
-        app.add_subcommand("check", "Validate a ring segment offline and list every problem found");
-    check->add_option("NAME", check_name, "Ring name")->type_name("")->required();
+    CLI::App* check = app.add_subcommand(
+        "check", "Validate a ring (or xproc::message_queue) segment offline and list every problem found");
+    check->add_option("NAME", check_name, "Ring or message queue name")->type_name("")->required();
 
     // bench
     BenchOptions bench_options;
