@@ -27,6 +27,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "child.hpp"
@@ -314,6 +316,60 @@ TEST(RemoteMemory, huge_count_stops_at_the_end_of_the_mapping) {
     EXPECT_EQ(tr.stop_address, t->addr("holes") + PAGE);
     EXPECT_TRUE(all_bytes(std::span(static_cast<std::byte*>(local), PAGE), 0xA1));
     munmap(local, huge);
+}
+
+TEST(RemoteMemory, a_large_read_is_split_across_threads_and_every_byte_is_right) {
+    // 64 MiB: above the 32 MiB where read() splits the work between threads (on a machine
+    // with more than one CPU), in parts that end on page boundaries.
+    ASSERT_GE(std::thread::hardware_concurrency(), 2u) << "the parallel path needs two CPUs";
+    auto t = start_mem_target({"--big", "64"});
+    RemoteMemory mem = open_ok(t->pid());
+    const std::size_t size = t->size("big");
+    ASSERT_EQ(size, std::size_t{64} << 20);
+    std::vector<std::byte> buf(size, std::byte{0xEE});
+    Transfer tr = read_ok(mem, t->addr("big"), buf);
+    EXPECT_TRUE(tr.complete());
+    EXPECT_EQ(tr.bytes, size);
+    EXPECT_EQ(tr.path, MemoryPath::vm_syscall);
+    const std::string_view needle = "XPROC-NEEDLE";
+    const std::size_t needles[] = {65531, 1048579, size - 12};
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < size; ++i) {
+        unsigned char want = big_byte(i);
+        for (std::size_t at : needles) {
+            if (i >= at && i < at + needle.size()) {
+                want = static_cast<unsigned char>(needle[i - at]);
+            }
+        }
+        wrong += static_cast<unsigned char>(buf[i]) != want ? 1 : 0;
+    }
+    EXPECT_EQ(wrong, 0u);
+}
+
+TEST(RemoteMemory, a_large_read_past_the_mapping_stops_where_a_serial_read_stops) {
+    // A request that runs off the end of the 48 MiB buffer: the split is only made for ranges
+    // that mappings cover end to end, so the result is the serial one (on_call forces serial).
+    auto t = start_mem_target({"--big", "48"});
+    const std::uint64_t big = t->addr("big");
+    const std::size_t ask = t->size("big") + (std::size_t{64} << 20);
+    RemoteMemory fast = open_ok(t->pid(), no_proc_mem());
+    MemoryOptions serial_options = no_proc_mem();
+    serial_options.on_call = [](std::size_t) {};
+    RemoteMemory serial = open_ok(t->pid(), std::move(serial_options));
+    void* a = mmap(nullptr, ask, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* b = mmap(nullptr, ask, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ASSERT_NE(a, MAP_FAILED);
+    ASSERT_NE(b, MAP_FAILED);
+    Transfer x = read_ok(fast, big, std::span(static_cast<std::byte*>(a), ask));
+    Transfer y = read_ok(serial, big, std::span(static_cast<std::byte*>(b), ask));
+    EXPECT_FALSE(x.complete());
+    EXPECT_GE(x.bytes, t->size("big"));
+    EXPECT_EQ(x.bytes, y.bytes);
+    EXPECT_EQ(x.stop_address, y.stop_address);
+    EXPECT_EQ(x.stop_errno, y.stop_errno);
+    EXPECT_EQ(std::memcmp(a, b, t->size("big")), 0);
+    munmap(a, ask);
+    munmap(b, ask);
 }
 
 TEST(RemoteMemory, transfers_are_split_at_max_per_call) {

@@ -119,6 +119,14 @@ class RemoteMemory {
     /// rule and the fix), or a forced path that cannot be used. A range that runs into a hole,
     /// a PROT_NONE mapping that no allowed path reaches, or a kernel address gives a Transfer
     /// with `bytes < requested` and stop_* set.
+    ///
+    /// A read of 32 MiB or more through process_vm_readv, of a range that readable mappings
+    /// cover end to end (/proc/PID/maps), is split into parts of at least 16 MiB read by up to
+    /// 4 threads at once (as many as there are CPUs): the kernel copies page by page, and one
+    /// thread gets about half of memcpy's bandwidth. If a part comes up short (the map
+    /// changed meanwhile) the rest is read on the calling thread as for any read, and the
+    /// bytes of `out` past `bytes` are then unspecified. Not used with `on_call` (which runs
+    /// on the calling thread).
     Result<Transfer> read(std::uint64_t address, std::span<std::byte> out);
     /// Writes `in` at `address`; same conventions. Read-only and PROT_NONE mappings are written
     /// through /proc/PID/mem (FOLL_FORCE; a private file mapping gets a private copy of the
@@ -180,6 +188,9 @@ class RemoteMemory {
 
     RemoteMemory(Process&& process, MemoryOptions options) noexcept
         : m_process(std::move(process)), m_options(std::move(options)) {}
+    /// The bytes of a large read done by several threads (see read()): the prefix read
+    /// without a failure; 0 when the read is not split.
+    std::size_t parallel_read_prefix(std::uint64_t address, std::span<std::byte> out);
 
     Process m_process;
     MemoryOptions m_options;
