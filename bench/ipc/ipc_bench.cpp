@@ -2903,44 +2903,62 @@ const Options& Session::options() const noexcept {
     return m_impl->options;
 }
 
+Measurement Session::run_once(const Case& what) {
+    Measurement m;
+    try {
+        m = m_impl->run(what);
+    } catch (const std::exception& e) {
+        m.what = what;
+        m.status = Status::failed;
+        m.reason = std::string("exception: ") + e.what();
+    }
+    m.runs = 1;
+    return m;
+}
+
+void Session::keep_best(Measurement& best, Measurement m) {
+    const unsigned runs = best.runs + 1;
+    if (best.runs == 0 || m.status != Status::ok) {
+        best = std::move(m);  // the first run; unavailable stays so, any failed run fails it
+    } else if (best.status == Status::ok) {
+        const bool better = best.what.kind == Kind::throughput
+                                ? m.messages_per_second > best.messages_per_second
+                                : m.rtt_median_ns < best.rtt_median_ns;
+        if (better) {
+            best = std::move(m);
+        }
+    }
+    best.runs = runs;
+}
+
 Measurement Session::run(const Case& what) {
     const unsigned runs = std::max(1u, m_impl->options.repetitions);
     Measurement best;
     for (unsigned i = 0; i < runs; ++i) {
-        Measurement m;
-        try {
-            m = m_impl->run(what);
-        } catch (const std::exception& e) {
-            m.what = what;
-            m.status = Status::failed;
-            m.reason = std::string("exception: ") + e.what();
+        keep_best(best, run_once(what));
+        if (best.status != Status::ok) {
+            break;
         }
-        m.runs = i + 1;
-        if (m.status != Status::ok) {
-            return m;  // unavailable stays so; any failed run fails the measurement
-        }
-        const bool better =
-            i == 0 || (what.kind == Kind::throughput ? m.messages_per_second > best.messages_per_second
-                                                     : m.rtt_median_ns < best.rtt_median_ns);
-        if (better) {
-            best = std::move(m);
-        }
-        best.runs = i + 1;
     }
     return best;
 }
 
 Report Session::run_all(std::span<const Case> cases,
                         const std::function<void(const Measurement&)>& progress) {
-    std::vector<Measurement> measurements;
-    measurements.reserve(cases.size());
-    for (const Case& c : cases) {
-        measurements.push_back(run(c));
-        if (progress) {
-            progress(measurements.back());
+    const unsigned rounds = std::max(1u, m_impl->options.repetitions);
+    std::vector<Measurement> best(cases.size());
+    for (unsigned round = 0; round < rounds; ++round) {
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+            if (round > 0 && best[i].status != Status::ok) {
+                continue;  // unavailable or failed: no more runs
+            }
+            keep_best(best[i], run_once(cases[i]));
+            if (progress && (round + 1 == rounds || best[i].status != Status::ok)) {
+                progress(best[i]);
+            }
         }
     }
-    return make_report(std::move(measurements));
+    return make_report(std::move(best));
 }
 
 std::string Session::roudi_status() const {

@@ -252,7 +252,17 @@ class Session {
     /// One measurement. Never throws for an OS or transport failure: the status says it.
     Measurement run(const Case& what);
 
-    /// Runs `cases` in order, calling `progress` after each, and fills the rest of the report.
+    /// One measurement of `what`, whatever Options::repetitions says.
+    Measurement run_once(const Case& what);
+
+    /// Keeps in `best` the better of `best` and `m` (the first ok run, then the highest msgs/s
+    /// or the lowest median RTT); a failed or unavailable `m` replaces it.
+    static void keep_best(Measurement& best, Measurement m);
+
+    /// Runs `cases` Options::repetitions times in interleaved rounds (every case once, then
+    /// every case again: on a VM whose state drifts over minutes, back-to-back runs of one
+    /// case would meet other conditions than the next case's), keeps each case's best run,
+    /// calls `progress` for each case after the last round, and fills the rest of the report.
     Report run_all(std::span<const Case> cases, const std::function<void(const Measurement&)>& progress = {});
 
     /// How RouDi was provided so far ("" before the first iceoryx case).

@@ -1536,6 +1536,26 @@ TEST(XringBench, quick_json_report_measures_the_transports_asked_for) {
     EXPECT_TRUE(one_error_line(bad.err)) << bad.err;
 }
 
+TEST(XringBench, repeat_runs_every_case_that_many_times_and_rejects_zero) {
+    const std::vector<std::string> args = {"bench",       "--quick", "--json",      "--throughput-only",
+                                           "--repeat",    "3",       "--size",      "64",
+                                           "--transport", "pipe",    "--transport", "ring_copy"};
+    const RunResult r = run_xring(args);
+    EXPECT_EQ(r.exit_code, 0) << describe(args, r);
+    auto j = JsonParser(r.out).document();
+    ASSERT_TRUE(j.has_value()) << r.out.substr(0, 2000);
+    std::size_t measured = 0;
+    for (const Json& m : (*j)["measurements"].arr()) {
+        EXPECT_EQ(m["status"].str(), "ok") << m["transport"].str() << ": " << m["reason"].str();
+        EXPECT_EQ(m["runs"].num(), 3) << m["transport"].str();
+        ++measured;
+    }
+    EXPECT_EQ(measured, 2u);
+    const RunResult zero = run_xring({"bench", "--repeat", "0"});
+    EXPECT_EQ(zero.exit_code, 2);
+    EXPECT_TRUE(one_error_line(zero.err) && contains(zero.err, "--repeat")) << zero.err;
+}
+
 TEST(XringHelp, help_and_version_for_every_command) {
     const RunResult top = run_xring({"--help"});
     EXPECT_EQ(top.exit_code, 0);

@@ -27,6 +27,7 @@ int run_bench(const BenchOptions& options) {
         o.transports.push_back(*t);
     }
     o.messages = options.messages;
+    o.repetitions = options.repeat;
     if (options.ping_size != 0) {
         o.ping_pong_size = options.ping_size;
     }

@@ -19,6 +19,7 @@ struct BenchOptions {
     std::vector<std::size_t> sizes;       ///< empty: the harness's default
     std::size_t ping_size = 0;            ///< ping-pong message size; 0: the harness's default
     bool throughput_only = false;
+    unsigned repeat = 1;  ///< interleaved rounds; each case's best run is reported
 };
 
 int run_bench(const BenchOptions& options);

@@ -180,6 +180,11 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(16, 4096));
     bench->add_flag("--throughput-only", bench_options.throughput_only,
                     "Only the throughput runs (no ping-pong, no idle measurement)");
+    bench
+        ->add_option("--repeat", bench_options.repeat,
+                     "Measure everything K times in interleaved rounds and report each case's best run")
+        ->type_name("K")
+        ->check(CLI::Range(1, 100));
 
     // CLI11 would report an unknown command as a missing one.
     if (argc > 1 && argv[1][0] != '-') {
