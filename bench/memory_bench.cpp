@@ -6,15 +6,16 @@
 // Starts tests/targets/mem_target with a SIZE-MiB buffer (byte i = i % 251, resident) and
 // measures, into one pre-faulted local buffer of the same size:
 //   local_memcpy        memcpy of SIZE from a local buffer (the ceiling)
-//   remote_read         RemoteMemory::read (process_vm_readv, split at 0x7ffff000 per call)
+//   remote_read         RemoteMemory::read (process_vm_readv; 32 MiB and more: split between threads)
 //   proc_mem            RemoteMemory forced to pread on /proc/PID/mem
 //   ptrace_peekdata     RemoteMemory forced to PTRACE_PEEKDATA on 64 MiB, the time scaled to SIZE
 //   raw_process_vm_readv  the bare system call (RemoteMemory's overhead = the difference)
 //   find_range/CHUNK    find_string over the buffer (range scan), CHUNK bytes per readv
 //   find_all            find_string over every readable mapping of the target
 // Each reports bytes_per_second and `vs_memcpy` (its bandwidth / local_memcpy's: 1.0 = as fast as
-// a local copy); a table of the same numbers is printed at the end. Goals: remote_read >= 0.7,
-// find >= 1 GB/s.
+// a local copy); a table of the same numbers is printed at the end, with the goals (remote_read
+// >= 0.7, find >= 1 GB/s) as PASS or FAIL. local_memcpy, remote_read and raw_process_vm_readv run
+// in 3 interleaved rounds of 3 copies; each keeps its best round.
 
 #include <benchmark/benchmark.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -110,8 +112,12 @@ void stop_target() {
 
 void report(benchmark::State& state, const std::string& name, double bytes, double seconds) {
     const double bw = bytes / seconds;
-    g_bandwidth[name] = bw;
-    g_runs.emplace_back(name, bw);
+    // Rounds: the best round counts (see main()); the table lists each name once.
+    const bool first = g_bandwidth.count(name) == 0;
+    g_bandwidth[name] = std::max(g_bandwidth[name], bw);
+    if (first) {
+        g_runs.emplace_back(name, bw);
+    }
     state.counters["bytes_per_second"] = benchmark::Counter(bw);
     if (auto it = g_bandwidth.find("local_memcpy"); it != g_bandwidth.end()) {
         state.counters["vs_memcpy"] = bw / it->second;
@@ -244,8 +250,19 @@ void print_table() {
     const double base = g_bandwidth.count("local_memcpy") ? g_bandwidth["local_memcpy"] : 0;
     std::printf("\nmemory_bench: %zu MiB, bandwidth and ratio to local memcpy\n", g_size >> 20);
     std::printf("%-28s %12s %10s\n", "benchmark", "GB/s", "vs_memcpy");
-    for (const auto& [name, bw] : g_runs) {
+    for (const auto& [name, first_bw] : g_runs) {
+        const double bw = g_bandwidth[name];
         std::printf("%-28s %12.3f %10.3f\n", name.c_str(), bw / 1e9, base > 0 ? bw / base : 0.0);
+    }
+    if (base > 0 && g_bandwidth.count("remote_read")) {
+        const double ratio = g_bandwidth["remote_read"] / base;
+        std::printf("goal: RemoteMemory::read >= 0.70 of local memcpy (%.2f): %s\n", ratio,
+                    ratio >= 0.70 ? "PASS" : "FAIL");
+    }
+    if (g_bandwidth.count("find_range/1024KiB")) {
+        const double gbs = g_bandwidth["find_range/1024KiB"] / 1e9;
+        std::printf("goal: find over %zu MiB >= 1 GB/s (%.2f GB/s at the default chunk): %s\n", g_size >> 20,
+                    gbs, gbs >= 1.0 ? "PASS" : "FAIL");
     }
     if (g_bandwidth.count("ptrace_peekdata")) {
         std::printf("ptrace_peekdata: %.1f s for %zu MiB (extrapolated from %zu MiB)\n",
@@ -281,11 +298,22 @@ int main(int argc, char** argv) {
     g_src = touched_buffer(g_size);
     g_dst = touched_buffer(g_size);
     // Registration order is run order: the memcpy reference first, so the others can divide by it.
-    benchmark::RegisterBenchmark("local_memcpy", local_memcpy)->UseManualTime()->Iterations(5);
-    benchmark::RegisterBenchmark("remote_read", remote_read)->UseManualTime()->Iterations(5);
-    benchmark::RegisterBenchmark("raw_process_vm_readv", raw_process_vm_readv)
-        ->UseManualTime()
-        ->Iterations(5);
+    // The three bulk copies run in interleaved rounds (memcpy, read, raw, then again) and each
+    // keeps its best round: on this VM a copy's speed drifts by 20-30% over a minute, and the
+    // ratio should compare the two under the same conditions.
+    constexpr int ROUNDS = 3;
+    for (int round = 1; round <= ROUNDS; ++round) {
+        const std::string suffix = "/round:" + std::to_string(round);
+        benchmark::RegisterBenchmark(("local_memcpy" + suffix).c_str(), local_memcpy)
+            ->UseManualTime()
+            ->Iterations(3);
+        benchmark::RegisterBenchmark(("remote_read" + suffix).c_str(), remote_read)
+            ->UseManualTime()
+            ->Iterations(3);
+        benchmark::RegisterBenchmark(("raw_process_vm_readv" + suffix).c_str(), raw_process_vm_readv)
+            ->UseManualTime()
+            ->Iterations(3);
+    }
     benchmark::RegisterBenchmark("proc_mem", proc_mem)->UseManualTime()->Iterations(3);
     benchmark::RegisterBenchmark("ptrace_peekdata", ptrace_peekdata)->UseManualTime()->Iterations(1);
     benchmark::RegisterBenchmark("find_range", find, "find_range", false)
