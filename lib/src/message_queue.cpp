@@ -634,13 +634,11 @@ void message_queue::open_or_create(int mode, const char* name_arg, size_type max
         const std::uint64_t cap = std::bit_ceil(std::max<std::uint64_t>(max_num_msg, 1));
         const std::uint64_t slot = mq::mq_slot_size(max_msg_size);
         const std::uint64_t total = segment_size(cap, slot);
-        static std::atomic<unsigned> counter{0};
-        const std::string temporary = "/.xproc-new-" + std::to_string(::getpid()) + "-" +
-                                      std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
-        auto shm = SharedMemory::create(temporary, total, static_cast<mode_t>(perm & 07777));
+        auto shm = SharedMemory::create_temporary(total, static_cast<mode_t>(perm & 07777));
         if (!shm) {
             throw_from(shm.error());
         }
+        const std::string temporary = shm->name();
         auto* h = reinterpret_cast<MqHeader*>(shm->data());  // zero-filled by ftruncate
         h->magic = mq::MQ_MAGIC;
         h->header_size = sizeof(MqHeader);

@@ -93,15 +93,13 @@ Result<RingSegment> RingSegment::create(std::string_view name, const RingConfig&
     }
     // Prepare the ring under a temporary name and rename it into place: an opener never
     // sees an empty or half-formatted segment under `name`.
-    static std::atomic<unsigned> counter{0};
-    const std::string temporary = "/.xproc-new-" + std::to_string(::getpid()) + "-" +
-                                  std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
-    auto shm = SharedMemory::create(temporary, ring_segment_size(capacity), config.mode, config.shm);
+    auto shm = SharedMemory::create_temporary(ring_segment_size(capacity), config.mode, config.shm);
     if (!shm) {
         Error e = std::move(shm.error());
         e.operation = "ring create(" + shown(name) + ")";
         return fail(std::move(e));
     }
+    const std::string temporary = shm->name();
     auto formatted =
         format_ring(std::span<std::byte>(shm->data(), shm->size()), capacity, max_record, config.kind);
     if (!formatted) {

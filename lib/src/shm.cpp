@@ -5,13 +5,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -273,6 +276,27 @@ Result<void> SharedMemory::validate_name(std::string_view name) {
                    std::to_string(NAME_MAX) + ")");
     }
     return {};
+}
+
+Result<SharedMemory> SharedMemory::create_temporary(std::size_t size, mode_t mode, const Options& options) {
+    static std::atomic<unsigned> counter{0};
+    Result<SharedMemory> last = fail(Error::make(ErrorKind::os, "shm create (temporary name)", "no attempt"));
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        std::uint64_t random = 0;
+        if (::getrandom(&random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) {
+            random = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        }
+        char suffix[20];
+        std::snprintf(suffix, sizeof suffix, "%016" PRIx64, random);
+        const std::string name = "/.xproc-new-" + std::to_string(::getpid()) + "-" +
+                                 std::to_string(counter.fetch_add(1, std::memory_order_relaxed)) + "-" +
+                                 suffix;
+        last = create(name, size, mode, options);
+        if (last || last.error().errno_value != EEXIST) {
+            return last;
+        }
+    }
+    return last;
 }
 
 Result<SharedMemory> SharedMemory::create(std::string_view name, std::size_t size, mode_t mode,

@@ -27,7 +27,9 @@
 
 #include "shm_name.hpp"
 #include "xproc/maps.hpp"
+#include "xproc/message_queue.hpp"
 #include "xproc/process.hpp"
+#include "xproc/ring_segment.hpp"
 
 namespace {
 
@@ -157,6 +159,59 @@ TEST(SharedMemory, create_refuses_existing_name) {
     EXPECT_EQ(second.error().errno_value, EEXIST);
     EXPECT_NE(second.error().message().find(name.str()), std::string::npos) << second.error().message();
     EXPECT_NE(second.error().message().find("EEXIST"), std::string::npos) << second.error().message();
+}
+
+TEST(SharedMemory, creating_a_ring_or_queue_ignores_temporary_names_left_by_a_dead_process_with_our_pid) {
+    // A creator killed between creating its temporary name and renaming it leaves the
+    // name behind; a later process that gets the same pid must still be able to create
+    // (this failed in CI as "ring create(...): File exists"). The child plants such names
+    // for its own pid, in the old "/.xproc-new-PID-N" form and in the current one's prefix.
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        const std::string pid = std::to_string(::getpid());
+        std::vector<std::string> stale;
+        for (int n = 0; n < 4; ++n) {
+            stale.push_back("/.xproc-new-" + pid + "-" + std::to_string(n));
+        }
+        for (const auto& name : stale) {
+            const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+            if (fd < 0) {
+                ::_exit(10);
+            }
+            ::close(fd);
+        }
+        const std::string ring = "/xproc-test-" + pid + "-stale-ring";
+        const std::string queue = "/xproc-test-" + pid + "-stale-queue";
+        int status = 0;
+        if (!xproc::RingSegment::create(ring)) {
+            status = 11;
+        }
+        try {
+            xproc::message_queue q(boost::interprocess::create_only, queue.c_str(), 4, 16);
+        } catch (const boost::interprocess::interprocess_exception&) {
+            status = status == 0 ? 12 : status;
+        }
+        // Nothing else of ours is left under a temporary name.
+        for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+            const std::string f = "/" + entry.path().filename().string();
+            if (f.rfind("/.xproc-new-" + pid + "-", 0) == 0 &&
+                std::find(stale.begin(), stale.end(), f) == stale.end()) {
+                status = status == 0 ? 13 : status;
+            }
+        }
+        for (const auto& name : stale) {
+            ::shm_unlink(name.c_str());
+        }
+        ::shm_unlink(ring.c_str());
+        xproc::message_queue::remove(queue.c_str());
+        ::_exit(status);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10: planting failed, 11: ring create failed, 12: queue create "
+                                         "failed, 13: a temporary name was left";
 }
 
 TEST(SharedMemory, create_applies_mode_exactly_despite_umask) {

@@ -106,6 +106,13 @@ class SharedMemory {
     static Result<SharedMemory> create(std::string_view name, std::size_t size, mode_t mode = 0600,
                                        const Options& options = {});
 
+    /// Creates a segment under a fresh temporary name "/.xproc-new-PID-N-RANDOM" (to be
+    /// renamed into place once formatted: see rename()), like create(). The random part
+    /// makes a name left behind by a process that died before its rename (and whose pid
+    /// we now have) harmless: a name that exists is skipped, not an error.
+    static Result<SharedMemory> create_temporary(std::size_t size, mode_t mode = 0600,
+                                                 const Options& options = {});
+
     /// Opens an existing segment and maps all of it. A segment whose owner is not
     /// our effective uid is refused (kind permission, the owner's uid in the
     /// detail, how to allow it in the hint) unless `allow_foreign_owner`: someone
