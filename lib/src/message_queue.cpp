@@ -24,6 +24,7 @@
 #include <boost/interprocess/errors.hpp>
 
 #include "futex.hpp"
+#include "shared_field.hpp"
 #include "xproc/process.hpp"
 #include "xproc/ring.hpp"  // peer_state()
 #include "xproc/shm.hpp"
@@ -37,11 +38,6 @@ using mq::MqHeader;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-template <typename T>
-std::atomic_ref<T> shared(T& field) noexcept {
-    return std::atomic_ref<T>(field);
-}
 
 using detail::cpu_relax;
 using detail::fast_fence_available;
@@ -61,49 +57,14 @@ constexpr std::uint64_t PREFETCH_LINES = 4;
 /// message); meanwhile the other side moves on by a few messages, taken in one go after.
 constexpr std::chrono::nanoseconds POLL_PAUSE{300};
 
-/// Our pid, cached: getpid(2) is a system call on every call since glibc 2.25, and the
-/// hot path stores it into every cell it claims. A fork() child resets the cache (atfork).
-std::atomic<pid_t> g_pid{0};
-
-pid_t my_pid() noexcept {
-    // relaxed: a per-process value; the atfork handler runs in the child before it returns.
-    pid_t pid = g_pid.load(std::memory_order_relaxed);
-    if (pid == 0) {
-        static const bool registered = [] {
-            ::pthread_atfork(nullptr, nullptr, [] { g_pid.store(0, std::memory_order_relaxed); });
-            return true;
-        }();
-        (void)registered;
-        pid = ::getpid();
-        g_pid.store(pid, std::memory_order_relaxed);
-    }
-    return pid;
-}
-
-/// Our start time, cached per process (a forked child has its own).
-std::uint64_t my_start_time() noexcept {
-    constexpr int PID_SHIFT = 42;
-    constexpr std::uint64_t START_MASK = (std::uint64_t{1} << PID_SHIFT) - 1;
-    static std::atomic<std::uint64_t> cache{0};
-    const auto me = static_cast<std::uint64_t>(my_pid());
-    const std::uint64_t cached = cache.load(std::memory_order_relaxed);  // relaxed: one self-contained word
-    if ((cached >> PID_SHIFT) == me) {
-        return cached & START_MASK;
-    }
-    std::uint64_t start = 0;
-    if (auto self = Process::self()) {
-        if (auto st = self->start_time()) {
-            start = *st & START_MASK;
-        }
-    }
-    cache.store((me << PID_SHIFT) | start, std::memory_order_relaxed);
-    return start;
-}
+using detail::self_pid;
+using detail::self_start_time;
+using detail::shared;
 
 /// The claim word of a cell for position `pos` by us.
 std::uint64_t claim_tag(std::uint64_t pos, bool receiver) noexcept {
     constexpr std::uint64_t pos_mask = (std::uint64_t{1} << mq::MQ_CLAIM_POS_BITS) - 1;
-    return ((pos & pos_mask) << mq::MQ_CLAIM_PID_BITS) | static_cast<std::uint64_t>(my_pid()) |
+    return ((pos & pos_mask) << mq::MQ_CLAIM_PID_BITS) | static_cast<std::uint64_t>(self_pid()) |
            (receiver ? mq::MQ_CLAIM_RECEIVER : 0);
 }
 
@@ -132,17 +93,7 @@ std::string shm_name(const char* name) {
     return n;
 }
 
-/// Whole segment size for a geometry, or 0 on overflow.
-std::uint64_t segment_size(std::uint64_t lane_capacity, std::uint64_t slot_size) noexcept {
-    std::uint64_t cells = 0;
-    std::uint64_t bytes = 0;
-    if (__builtin_mul_overflow(lane_capacity, std::uint64_t{mq::MQ_LANES}, &cells) ||
-        __builtin_mul_overflow(cells, slot_size, &bytes) ||
-        __builtin_add_overflow(bytes, sizeof(MqHeader), &bytes)) {
-        return 0;
-    }
-    return bytes;
-}
+using mq::mq_segment_size;
 
 // ---------------------------------------------------------------------------------------
 // The queue over a validated segment. Geometry comes from this process's copies.
@@ -320,7 +271,7 @@ struct Queue {
         }
         const pid_t pid = mq::mq_claim_pid(claim);
         const std::uint64_t start = shared(c->start_time).load(std::memory_order_relaxed);
-        if (pid == ::getpid()) {
+        if (pid == self_pid()) {
             return false;
         }
         return peer_state(pid, start) == PeerState::dead;
@@ -373,7 +324,7 @@ Try try_receive_once(const Queue& q, void* buffer, std::size_t& recvd, unsigned&
                     pos = shared(dequeue_pos).load(std::memory_order_relaxed);
                     continue;
                 }
-                shared(c->start_time).store(my_start_time(), std::memory_order_relaxed);
+                shared(c->start_time).store(self_start_time(), std::memory_order_relaxed);
                 // release: pairs with a sender's acquire load of claim (dead-receiver check).
                 shared(c->claim).store(claim_tag(pos, true), std::memory_order_release);
                 const std::uint32_t length = shared(c->length).load(std::memory_order_relaxed);
@@ -456,7 +407,7 @@ Try enqueue(const Queue& q, std::uint32_t lane, const void* buffer, std::size_t 
                 backoff = again != count && !q.lane0_fits(pos, again);
                 q.prefetch_ahead(pos);
             }
-            shared(c->start_time).store(my_start_time(), std::memory_order_relaxed);
+            shared(c->start_time).store(self_start_time(), std::memory_order_relaxed);
             // release: pairs with a receiver's acquire load of claim (dead-sender check).
             shared(c->claim).store(claim_tag(pos, false), std::memory_order_release);
             if (backoff) {
@@ -633,7 +584,7 @@ void message_queue::open_or_create(int mode, const char* name_arg, size_type max
         }
         const std::uint64_t cap = std::bit_ceil(std::max<std::uint64_t>(max_num_msg, 1));
         const std::uint64_t slot = mq::mq_slot_size(max_msg_size);
-        const std::uint64_t total = segment_size(cap, slot);
+        const std::uint64_t total = mq_segment_size(cap, slot);
         auto shm = SharedMemory::create_temporary(total, static_cast<mode_t>(perm & 07777));
         if (!shm) {
             throw_from(shm.error());
@@ -649,7 +600,7 @@ void message_queue::open_or_create(int mode, const char* name_arg, size_type max
         h->lanes = mq::MQ_LANES;
         h->owner_uid = static_cast<std::uint32_t>(::geteuid());
         h->creator_pid = ::getpid();
-        h->creator_start_time = my_start_time();
+        h->creator_start_time = self_start_time();
         h->total_size = total;
         // release: the identity above is visible to whoever reads version with acquire.
         shared(h->version).store(mq::MQ_LAYOUT_VERSION, std::memory_order_release);
@@ -697,7 +648,7 @@ void message_queue::open_or_create(int mode, const char* name_arg, size_type max
                              max_num <= mq::MQ_MAX_NUM_MSG && max_size <= mq::MQ_MAX_MSG_SIZE &&
                              slot == mq::mq_slot_size(max_size) &&
                              cap == std::bit_ceil(std::max<std::uint64_t>(max_num, 1)) &&
-                             total == segment_size(cap, slot) && total != 0 && total <= size;
+                             total == mq_segment_size(cap, slot) && total != 0 && total <= size;
     if (!geometry_ok) {
         throw_error(bip::corrupted_error,
                     op + ": inconsistent geometry (max_num_msg " + std::to_string(max_num) +

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "shared_field.hpp"
 #include "xproc/message_queue.hpp"
 
 namespace xproc {
@@ -21,11 +22,7 @@ using mq::MqHeader;
 
 namespace {
 
-template <typename T>
-T load(const T& field) noexcept {
-    // relaxed: a snapshot; fields are read one by one, not as a whole.
-    return std::atomic_ref<T>(const_cast<T&>(field)).load(std::memory_order_relaxed);
-}
+using detail::snapshot;
 
 Error corrupt(std::string detail) {
     return Error::make(ErrorKind::corrupt, "message queue inspect", std::move(detail));
@@ -34,17 +31,7 @@ Error corrupt(std::string detail) {
 using mq::mq_claim_matches;
 using mq::mq_claim_pid;
 
-/// Whole segment size for a geometry, or 0 on overflow (as message_queue.cpp computes it).
-std::uint64_t segment_size(std::uint64_t lane_capacity, std::uint64_t slot_size) noexcept {
-    std::uint64_t cells = 0;
-    std::uint64_t bytes = 0;
-    if (__builtin_mul_overflow(lane_capacity, std::uint64_t{mq::MQ_LANES}, &cells) ||
-        __builtin_mul_overflow(cells, slot_size, &bytes) ||
-        __builtin_add_overflow(bytes, sizeof(MqHeader), &bytes)) {
-        return 0;
-    }
-    return bytes;
-}
+using mq::mq_segment_size;
 
 /// The identity and geometry fields of a header, each read once: another process may change
 /// the segment while we look, so every decision and every memory access uses these copies.
@@ -76,7 +63,7 @@ Result<Identity> identity_of(std::span<const std::byte> segment) {
                                 "memory must be " + std::to_string(alignof(MqHeader)) + "-byte aligned"));
     }
     const auto& h = *reinterpret_cast<const MqHeader*>(segment.data());
-    if (load(h.magic) != mq::MQ_MAGIC) {
+    if (snapshot(h.magic) != mq::MQ_MAGIC) {
         return fail(corrupt("not an xproc message queue (no XPROCMQ1 magic at offset 0)"));
     }
     Identity id{};
@@ -91,17 +78,17 @@ Result<Identity> identity_of(std::span<const std::byte> segment) {
         return fail(corrupt("message queue layout version " + std::to_string(id.version) +
                             ", this library reads version " + std::to_string(mq::MQ_LAYOUT_VERSION)));
     }
-    id.header_size = load(h.header_size);
-    id.max_num_msg = load(h.max_num_msg);
-    id.max_msg_size = load(h.max_msg_size);
-    id.slot_size = load(h.slot_size);
-    id.lane_capacity = load(h.lane_capacity);
-    id.lanes = load(h.lanes);
-    id.owner_uid = load(h.owner_uid);
-    id.creator_pid = load(h.creator_pid);
-    id.flags = load(h.flags);
-    id.creator_start_time = load(h.creator_start_time);
-    id.total_size = load(h.total_size);
+    id.header_size = snapshot(h.header_size);
+    id.max_num_msg = snapshot(h.max_num_msg);
+    id.max_msg_size = snapshot(h.max_msg_size);
+    id.slot_size = snapshot(h.slot_size);
+    id.lane_capacity = snapshot(h.lane_capacity);
+    id.lanes = snapshot(h.lanes);
+    id.owner_uid = snapshot(h.owner_uid);
+    id.creator_pid = snapshot(h.creator_pid);
+    id.flags = snapshot(h.flags);
+    id.creator_start_time = snapshot(h.creator_start_time);
+    id.total_size = snapshot(h.total_size);
     return id;
 }
 
@@ -139,7 +126,7 @@ std::vector<std::string> geometry_problems(const Identity& id, std::size_t segme
                            std::to_string(expected_cap) + ")");
     }
     if (problems.empty()) {
-        const std::uint64_t expected_total = segment_size(id.lane_capacity, id.slot_size);
+        const std::uint64_t expected_total = mq_segment_size(id.lane_capacity, id.slot_size);
         if (id.total_size != expected_total || id.total_size == 0) {
             problems.push_back("total_size " + std::to_string(id.total_size) +
                                " does not match the geometry" + " (expected " +
@@ -210,30 +197,30 @@ Result<MqSnapshot> snapshot_message_queue(std::span<const std::byte> segment) {
     s.creator = peer_info(id.creator_pid, id.creator_start_time);
     // Dequeue before enqueue (as get_num_msg): positions only grow, so a sound lane never
     // shows a negative backlog.
-    const std::uint64_t d0 = load(h.lane[0].dequeue_pos);
-    const std::uint64_t e0 = load(h.lane[0].enqueue_pos);
-    s.count = load(h.count);
+    const std::uint64_t d0 = snapshot(h.lane[0].dequeue_pos);
+    const std::uint64_t e0 = snapshot(h.lane[0].enqueue_pos);
+    s.count = snapshot(h.count);
     s.messages = std::min(s.count + (e0 > d0 ? e0 - d0 : 0), id.max_num_msg);
     for (std::uint32_t i = 0; i < mq::MQ_LANES; ++i) {
-        const std::uint64_t tag = load(h.lane_tag[i]);
+        const std::uint64_t tag = snapshot(h.lane_tag[i]);
         if (tag == 0) {
             break;  // lanes are bound in index order; receivers stop here too
         }
         MqLaneSnapshot lane;
         lane.index = i;
         lane.priority = tag - 1;
-        lane.dequeue_pos = load(h.lane[i].dequeue_pos);
-        lane.enqueue_pos = load(h.lane[i].enqueue_pos);
+        lane.dequeue_pos = snapshot(h.lane[i].dequeue_pos);
+        lane.enqueue_pos = snapshot(h.lane[i].enqueue_pos);
         lane.messages = lane.enqueue_pos > lane.dequeue_pos ? lane.enqueue_pos - lane.dequeue_pos : 0;
         s.dequeued += lane.dequeue_pos;
         s.lanes.push_back(lane);
     }
-    s.recv_waiters = load(h.recv_waiters);
-    s.send_waiters = load(h.send_waiters);
-    s.skipped = load(h.skipped);
-    s.lost = load(h.lost);
-    s.recounted = load(h.recounted);
-    s.corrupt = load(h.corrupt);
+    s.recv_waiters = snapshot(h.recv_waiters);
+    s.send_waiters = snapshot(h.send_waiters);
+    s.skipped = snapshot(h.skipped);
+    s.lost = snapshot(h.lost);
+    s.recounted = snapshot(h.recounted);
+    s.corrupt = snapshot(h.corrupt);
     return s;
 }
 
@@ -264,8 +251,8 @@ void check_cells(const MqHeader& h, const std::byte* cells, const Identity& id, 
     std::uint64_t unreported = 0;
     auto report = [&](std::uint64_t pos, const std::string& what) {
         // A live queue moves while we look: a lane whose positions changed is not judged.
-        if (load(h.lane[lane.index].dequeue_pos) != lane.dequeue_pos ||
-            load(h.lane[lane.index].enqueue_pos) != lane.enqueue_pos) {
+        if (snapshot(h.lane[lane.index].dequeue_pos) != lane.dequeue_pos ||
+            snapshot(h.lane[lane.index].enqueue_pos) != lane.enqueue_pos) {
             return;
         }
         if (reported == MAX_CELL_PROBLEMS) {
@@ -286,14 +273,14 @@ void check_cells(const MqHeader& h, const std::byte* cells, const Identity& id, 
             std::atomic_ref<const std::uint64_t>(c.seq).load(std::memory_order_acquire);
         const bool skipped = (stored & mq::MQ_SEQ_SKIPPED) != 0;
         const std::uint64_t seq = (stored & ~mq::MQ_SEQ_SKIPPED) + (pos & (cap - 1));
-        const std::uint64_t claim = load(c.claim);
+        const std::uint64_t claim = snapshot(c.claim);
         const auto dead = [&](std::uint64_t turn, bool receiver) {
             return mq_claim_matches(claim, turn, receiver) &&
-                   peer_state(mq_claim_pid(claim), load(c.start_time)) == PeerState::dead;
+                   peer_state(mq_claim_pid(claim), snapshot(c.start_time)) == PeerState::dead;
         };
         if (pos < lane.enqueue_pos) {
             if (seq == pos + 1) {
-                const std::uint32_t length = load(c.length);
+                const std::uint32_t length = snapshot(c.length);
                 if (!skipped && length > id.max_msg_size) {
                     report(pos, "published message of " + std::to_string(length) +
                                     " bytes, more than max_msg_size " + std::to_string(id.max_msg_size) +
@@ -356,7 +343,7 @@ Result<std::vector<std::string>> check_message_queue(std::span<const std::byte> 
     if (id.creator_pid < 0) {
         problems.push_back("header: creator pid " + std::to_string(id.creator_pid) + " is negative");
     }
-    if (const std::uint64_t count = load(h.count); count > id.max_num_msg) {
+    if (const std::uint64_t count = snapshot(h.count); count > id.max_num_msg) {
         problems.push_back("count: " + std::to_string(count) + " messages counted in lanes 1.." +
                            std::to_string(mq::MQ_LANES - 1) + ", more than max_num_msg " +
                            std::to_string(id.max_num_msg));
@@ -366,8 +353,8 @@ Result<std::vector<std::string>> check_message_queue(std::span<const std::byte> 
     std::vector<LaneView> bound;
     int first_free = -1;
     for (std::uint32_t i = 0; i < mq::MQ_LANES; ++i) {
-        const std::uint64_t tag = load(h.lane_tag[i]);
-        LaneView lane{i, tag - 1, load(h.lane[i].dequeue_pos), load(h.lane[i].enqueue_pos)};
+        const std::uint64_t tag = snapshot(h.lane_tag[i]);
+        LaneView lane{i, tag - 1, snapshot(h.lane[i].dequeue_pos), snapshot(h.lane[i].enqueue_pos)};
         const std::string where = "lane " + std::to_string(i) + ": ";
         if (tag == 0) {
             if (first_free < 0) {

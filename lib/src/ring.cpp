@@ -22,6 +22,7 @@
 #include <string>
 
 #include "futex.hpp"
+#include "shared_field.hpp"
 #include "xproc/process.hpp"
 
 namespace xproc {
@@ -32,10 +33,7 @@ using ring::RingHeader;
 
 namespace {
 
-template <typename T>
-std::atomic_ref<T> shared(T& field) noexcept {
-    return std::atomic_ref<T>(field);
-}
+using detail::shared;
 
 std::string hex(std::uint64_t v) {
     char buf[32];
@@ -186,28 +184,7 @@ std::chrono::steady_clock::time_point coarse_now() noexcept {
                                                  std::chrono::nanoseconds(ts.tv_nsec));
 }
 
-/// Our start time (clock ticks since boot), cached per process: a child forked after the
-/// parent used the ring has its own.
-std::uint64_t my_start_time() noexcept {
-    // One atomic word: pid (pid_max <= 2^22) in the top 22 bits, the start time in clock
-    // ticks (2^42 ticks at 100 Hz: over a thousand years) below.
-    constexpr int PID_SHIFT = 42;
-    constexpr std::uint64_t START_MASK = (std::uint64_t{1} << PID_SHIFT) - 1;
-    static std::atomic<std::uint64_t> cache{0};
-    const auto me = static_cast<std::uint64_t>(::getpid());
-    const std::uint64_t cached = cache.load(std::memory_order_relaxed);  // relaxed: one self-contained word
-    if ((cached >> PID_SHIFT) == me) {
-        return cached & START_MASK;
-    }
-    std::uint64_t start = 0;
-    if (auto self = Process::self()) {
-        if (auto st = self->start_time()) {
-            start = *st & START_MASK;
-        }
-    }
-    cache.store((me << PID_SHIFT) | start, std::memory_order_relaxed);
-    return start;
-}
+using detail::self_start_time;
 
 /// The state of (pid, start_time), as peer_state(); when `pinned` is given and the process
 /// is alive with that start time, its pidfd is kept there for later cheap checks.
@@ -296,7 +273,7 @@ PeerState role_state(detail::PeerWatch& watch, std::int32_t& pid_field, std::uin
 /// Takes a single role (producer_pid / consumer_pid pair) in the header.
 Result<void> take_role(std::int32_t& pid_field, std::uint64_t& start_field, const char* role) {
     const pid_t me = ::getpid();
-    const std::uint64_t start = my_start_time();
+    const std::uint64_t start = self_start_time();
     for (;;) {
         std::int32_t holder = shared(pid_field).load(std::memory_order_acquire);
         if (holder != 0) {
@@ -332,7 +309,7 @@ void leave_role(std::int32_t& pid_field, std::uint64_t& start_field) noexcept {
 /// resolved. Returns its index.
 Result<int> take_slot(RingHeader* header, std::uint64_t head_now, const char* role) {
     const pid_t me = ::getpid();
-    const std::uint64_t start = my_start_time();
+    const std::uint64_t start = self_start_time();
     for (int pass = 0; pass < 2; ++pass) {
         for (int i = 0; i < static_cast<int>(ring::RING_SLOTS); ++i) {
             ring::PeerSlot& slot = header->slot[i];
@@ -595,7 +572,7 @@ Result<void> format_ring(std::span<std::byte> memory, std::uint64_t capacity, st
     header->kind = static_cast<std::uint32_t>(kind);
     header->slots = ring::RING_SLOTS;
     header->creator_pid = static_cast<std::int32_t>(::getpid());
-    header->creator_start_time = my_start_time();
+    header->creator_start_time = self_start_time();
     header->doorbell_fd = -1;
     // release: pairs with the acquire load of version in attach; every field above is
     // visible to an opener that sees the new version.

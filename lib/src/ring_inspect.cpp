@@ -9,17 +9,14 @@
 #include <string>
 
 #include "ring_internal.hpp"
+#include "shared_field.hpp"
 #include "xproc/ring.hpp"
 
 namespace xproc {
 
 namespace {
 
-template <typename T>
-T load(const T& field) noexcept {
-    // relaxed: a statistics snapshot; fields are read one by one, not as a whole.
-    return std::atomic_ref<T>(const_cast<T&>(field)).load(std::memory_order_relaxed);
-}
+using detail::snapshot;
 
 Error corrupt(std::string detail) {
     return Error::make(ErrorKind::corrupt, "ring inspect", std::move(detail));
@@ -55,13 +52,13 @@ Result<Identity> identity_of(std::span<const std::byte> memory) {
     // acquire: pairs with the creator's release store of version in format_ring(); the
     // identity fields read below were written before it.
     id.version = std::atomic_ref<const std::uint32_t>(h.version).load(std::memory_order_acquire);
-    id.magic = load(h.magic);
-    id.header_size = load(h.header_size);
-    id.capacity = load(h.capacity);
-    id.max_record = load(h.max_record);
-    id.kind = load(h.kind);
-    id.slots = load(h.slots);
-    id.creator_pid = load(h.creator_pid);
+    id.magic = snapshot(h.magic);
+    id.header_size = snapshot(h.header_size);
+    id.capacity = snapshot(h.capacity);
+    id.max_record = snapshot(h.max_record);
+    id.kind = snapshot(h.kind);
+    id.slots = snapshot(h.slots);
+    id.creator_pid = snapshot(h.creator_pid);
     if (id.magic != ring::RING_MAGIC) {
         return fail(corrupt("not an xproc ring (no XPROCRNG magic at offset 0)"));
     }
@@ -136,37 +133,37 @@ Result<RingSnapshot> snapshot_ring(std::span<const std::byte> memory) {
     s.capacity = hr->capacity;
     s.max_record = hr->max_record;
     s.creator_pid = hr->creator_pid;
-    s.head = load(h.head);
-    s.tail = load(h.tail);
-    s.consumer_waiting = load(h.consumer_waiting);
-    s.producer_waiting = load(h.producer_waiting);
+    s.head = snapshot(h.head);
+    s.tail = snapshot(h.tail);
+    s.consumer_waiting = snapshot(h.consumer_waiting);
+    s.producer_waiting = snapshot(h.producer_waiting);
     if (s.kind != RingKind::mpsc) {
-        s.producer = peer_info(load(h.producer_pid), load(h.producer_start_time));
+        s.producer = peer_info(snapshot(h.producer_pid), snapshot(h.producer_start_time));
     }
     if (s.kind != RingKind::broadcast) {
-        s.consumer = peer_info(load(h.consumer_pid), load(h.consumer_start_time));
+        s.consumer = peer_info(snapshot(h.consumer_pid), snapshot(h.consumer_start_time));
     }
     for (const ring::PeerSlot& slot : h.slot) {
-        const pid_t pid = load(slot.pid);
+        const pid_t pid = snapshot(slot.pid);
         if (pid == 0) {
             continue;
         }
-        PeerInfo p = peer_info(pid, load(slot.start_time));
-        p.position = load(slot.position);
-        p.messages = load(slot.messages);
-        p.lapped = load(slot.lapped);
+        PeerInfo p = peer_info(pid, snapshot(slot.start_time));
+        p.position = snapshot(slot.position);
+        p.messages = snapshot(slot.messages);
+        p.lapped = snapshot(slot.lapped);
         s.slots.push_back(p);
     }
-    s.messages = load(h.messages);
-    s.bytes = load(h.bytes);
-    s.full_waits = load(h.full_waits);
-    s.producer_wakeups = load(h.producer_wakeups);
-    s.high_water = load(h.high_water);
-    s.dropped = load(h.dropped);
-    s.empty_waits = load(h.empty_waits);
-    s.consumer_wakeups = load(h.consumer_wakeups);
-    s.skipped = load(h.skipped);
-    s.lapped = load(h.lapped);
+    s.messages = snapshot(h.messages);
+    s.bytes = snapshot(h.bytes);
+    s.full_waits = snapshot(h.full_waits);
+    s.producer_wakeups = snapshot(h.producer_wakeups);
+    s.high_water = snapshot(h.high_water);
+    s.dropped = snapshot(h.dropped);
+    s.empty_waits = snapshot(h.empty_waits);
+    s.consumer_wakeups = snapshot(h.consumer_wakeups);
+    s.skipped = snapshot(h.skipped);
+    s.lapped = snapshot(h.lapped);
     if (auto ok = check_positions(s.kind, s.head, s.tail, s.capacity); !ok) {
         return fail(std::move(ok.error()));
     }
@@ -179,7 +176,7 @@ Result<void> detail::check_ring_header(std::span<const std::byte> memory) {
         return fail(std::move(hr.error()));
     }
     const auto& h = *reinterpret_cast<const ring::RingHeader*>(memory.data());
-    return check_positions(static_cast<RingKind>(hr->kind), load(h.head), load(h.tail), hr->capacity);
+    return check_positions(static_cast<RingKind>(hr->kind), snapshot(h.head), snapshot(h.tail), hr->capacity);
 }
 
 namespace {
@@ -224,25 +221,25 @@ bool check_header(const ring::RingHeader& h, const Identity& id, std::size_t mem
         problems.push_back("header: slots is " + std::to_string(id.slots) + ", expected " +
                            std::to_string(ring::RING_SLOTS));
     }
-    if (const std::int32_t pid = load(h.producer_pid); pid < 0) {
+    if (const std::int32_t pid = snapshot(h.producer_pid); pid < 0) {
         problems.push_back("roles: producer pid " + std::to_string(pid) + " is negative");
     }
-    if (const std::int32_t pid = load(h.consumer_pid); pid < 0) {
+    if (const std::int32_t pid = snapshot(h.consumer_pid); pid < 0) {
         problems.push_back("roles: consumer pid " + std::to_string(pid) + " is negative");
     }
     constexpr std::uint32_t KNOWN_BITS = ring::WAIT_SLEEPING | ring::WAIT_DOORBELL;
-    if (const std::uint32_t w = load(h.consumer_waiting); (w & ~KNOWN_BITS) != 0) {
+    if (const std::uint32_t w = snapshot(h.consumer_waiting); (w & ~KNOWN_BITS) != 0) {
         problems.push_back("wait words: consumer_waiting " + hex32(w) + " has unknown bits");
     }
-    if (const std::uint32_t w = load(h.producer_waiting); (w & ~KNOWN_BITS) != 0) {
+    if (const std::uint32_t w = snapshot(h.producer_waiting); (w & ~KNOWN_BITS) != 0) {
         problems.push_back("wait words: producer_waiting " + hex32(w) + " has unknown bits");
     }
-    if (const std::int32_t fd = load(h.doorbell_fd); fd < -1) {
+    if (const std::int32_t fd = snapshot(h.doorbell_fd); fd < -1) {
         problems.push_back("wait words: doorbell_fd " + std::to_string(fd) +
                            " is neither -1 nor a descriptor");
     }
     if (walkable && id.kind == static_cast<std::uint32_t>(RingKind::spsc)) {
-        if (const std::uint64_t hw = load(h.high_water); hw > cap) {
+        if (const std::uint64_t hw = snapshot(h.high_water); hw > cap) {
             problems.push_back("counters: high_water " + std::to_string(hw) + " exceeds the capacity " +
                                std::to_string(cap));
         }
@@ -255,7 +252,7 @@ void check_slots(const ring::RingHeader& h, RingKind kind, std::uint64_t cap, st
                  std::vector<std::string>& problems) {
     for (std::size_t i = 0; i < ring::RING_SLOTS; ++i) {
         const ring::PeerSlot& slot = h.slot[i];
-        const std::int32_t pid = load(slot.pid);
+        const std::int32_t pid = snapshot(slot.pid);
         const std::string where = "peer slot " + std::to_string(i) + " (pid " + std::to_string(pid) + "): ";
         if (pid < 0) {
             problems.push_back(where + "negative pid");
@@ -269,9 +266,9 @@ void check_slots(const ring::RingHeader& h, RingKind kind, std::uint64_t cap, st
                                "held in an spsc ring (slots are for mpsc producers and broadcast readers)");
             continue;
         }
-        const std::uint64_t position = load(slot.position);
+        const std::uint64_t position = snapshot(slot.position);
         if (kind == RingKind::mpsc) {
-            const std::uint64_t claim = load(slot.claim_size);
+            const std::uint64_t claim = snapshot(slot.claim_size);
             if (claim != 0 && (claim % ring::RING_RECORD_ALIGN != 0 || claim > cap)) {
                 problems.push_back(where + "claim of " + std::to_string(claim) +
                                    " bytes is not a multiple of 8 within the capacity " +
@@ -303,7 +300,7 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
     const bool walkable = check_header(h, id, memory.size(), problems);
     const auto kind = static_cast<RingKind>(id.kind);
     const std::uint64_t cap = id.capacity;
-    const std::uint64_t tail = load(h.tail);
+    const std::uint64_t tail = snapshot(h.tail);
     if (kind == RingKind::spsc || kind == RingKind::mpsc || kind == RingKind::broadcast) {
         check_slots(h, kind, cap, tail, problems);
     }
@@ -312,12 +309,12 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
     }
     const std::uint64_t mask = cap - 1;
     const std::byte* data = memory.data() + sizeof(ring::RingHeader);
-    std::uint64_t pos = load(h.head);
+    std::uint64_t pos = snapshot(h.head);
     if (kind == RingKind::broadcast) {
         // Readers keep their own positions (head is unused): check the records between the
         // oldest reader position that was not overwritten and tail. The writer may be
         // overwriting up to write_limit - capacity.
-        const std::uint64_t limit = load(h.write_limit);
+        const std::uint64_t limit = snapshot(h.write_limit);
         if (limit < tail || limit - tail > cap) {
             problems.push_back("positions: write_limit " + std::to_string(limit) + " is not within " +
                                std::to_string(cap) + " bytes after tail " + std::to_string(tail));
@@ -325,8 +322,8 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
         }
         pos = tail;
         for (const ring::PeerSlot& slot : h.slot) {
-            const std::uint64_t p = load(slot.position);
-            if (load(slot.pid) > 0 && p <= tail && limit - p <= cap && p % 8 == 0 && p < pos) {
+            const std::uint64_t p = snapshot(slot.position);
+            if (snapshot(slot.pid) > 0 && p <= tail && limit - p <= cap && p % 8 == 0 && p < pos) {
                 pos = p;
             }
         }

@@ -455,25 +455,32 @@ int run_queue_stat(const StatOptions& options, const xproc::SharedMemory& shm) {
         });
 }
 
+/// The end of `xring check`: "KIND NAME: sound", or one line per problem on stdout and a
+/// summary with `advice` on stderr (exit status 1).
+int report_problems(const char* kind, const std::string& name, const std::vector<std::string>& problems,
+                    const std::string& advice) {
+    if (problems.empty()) {
+        std::printf("%s %s: sound\n", kind, name.c_str());
+        return EXIT_OK;
+    }
+    for (const std::string& p : problems) {
+        std::printf("%s %s: %s\n", kind, name.c_str(), p.c_str());
+    }
+    std::fflush(stdout);
+    std::fprintf(stderr, "xring: %s %s: %zu problem%s found; %s\n", kind, name.c_str(), problems.size(),
+                 problems.size() == 1 ? "" : "s", advice.c_str());
+    return EXIT_ERROR;
+}
+
 int run_queue_check(const std::string& name, const xproc::SharedMemory& shm) {
     auto problems = xproc::check_message_queue(std::span<const std::byte>(shm.data(), shm.size()));
     if (!problems) {
         queue_failed(name, problems.error());
     }
-    if (problems->empty()) {
-        std::printf("message queue %s: sound\n", name.c_str());
-        return EXIT_OK;
-    }
-    for (const std::string& p : *problems) {
-        std::printf("message queue %s: %s\n", name.c_str(), p.c_str());
-    }
-    std::fflush(stdout);
-    std::fprintf(stderr,
-                 "xring: message queue %s: %zu problem%s found; claims of dead peers are recovered by the "
-                 "queue's next senders and receivers, anything else: remove it (`xshm rm %s`) and create it "
-                 "again\n",
-                 name.c_str(), problems->size(), problems->size() == 1 ? "" : "s", name.c_str());
-    return EXIT_ERROR;
+    return report_problems("message queue", name, *problems,
+                           "claims of dead peers are recovered by the queue's next senders and receivers, "
+                           "anything else: remove it (`xshm rm " +
+                               name + "`) and create it again");
 }
 
 }  // namespace
@@ -529,19 +536,8 @@ int run_check(const std::string& name) {
         }
         failure(name + " is not an xproc ring (" + not_a_ring_reason(e.detail) + ")");
     }
-    if (problems->empty()) {
-        std::printf("ring %s: sound\n", name.c_str());
-        return EXIT_OK;
-    }
-    for (const std::string& p : *problems) {
-        std::printf("ring %s: %s\n", name.c_str(), p.c_str());
-    }
-    std::fflush(stdout);
-    std::fprintf(
-        stderr,
-        "xring: ring %s: %zu problem%s found; do not use it: remove it (`xring rm %s`) and create it again\n",
-        name.c_str(), problems->size(), problems->size() == 1 ? "" : "s", name.c_str());
-    return EXIT_ERROR;
+    return report_problems("ring", name, *problems,
+                           "do not use it: remove it (`xring rm " + name + "`) and create it again");
 }
 
 }  // namespace xring

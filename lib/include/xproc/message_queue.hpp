@@ -296,6 +296,19 @@ constexpr std::uint64_t mq_slot_size(std::uint64_t max_msg_size) noexcept {
     return (sizeof(MqCell) + max_msg_size + 63) & ~std::uint64_t{63};
 }
 
+/// Bytes of a whole queue segment (header, then MQ_LANES lanes of `lane_capacity` cells of
+/// `slot_size` bytes), or 0 on overflow.
+constexpr std::uint64_t mq_segment_size(std::uint64_t lane_capacity, std::uint64_t slot_size) noexcept {
+    std::uint64_t cells = 0;
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(lane_capacity, std::uint64_t{MQ_LANES}, &cells) ||
+        __builtin_mul_overflow(cells, slot_size, &bytes) ||
+        __builtin_add_overflow(bytes, sizeof(MqHeader), &bytes)) {
+        return 0;
+    }
+    return bytes;
+}
+
 /// Recovery counters of a queue (see "Dead peers").
 struct MqStats {
     std::uint64_t skipped = 0;
