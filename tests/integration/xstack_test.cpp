@@ -52,6 +52,7 @@ using xproc::test::target_path;
 using xproc::test::tool_path;
 using xproc::test::tracer_of;
 using xproc::test::vanished_pid;
+using xproc::test::wait_in_syscall;
 
 const std::string GDB = "/usr/bin/gdb";
 const std::string EU_STACK = "/usr/bin/eu-stack";
@@ -109,14 +110,8 @@ class StackTarget {
         EXPECT_TRUE(m_ready) << variant << " did not print ready";
         // The main thread prints "ready" before it reaches main_idle → pause(): wait until it
         // sleeps in pause (x86-64 system call 34), so that every tool sees the same stacks.
-        const std::string syscall_file = "/proc/" + std::to_string(pid()) + "/syscall";
-        for (int i = 0; m_ready && i < 5000; ++i) {
-            std::ifstream in(syscall_file);
-            std::string nr;
-            if (in >> nr && nr == "34" && state_of(pid()) == 'S') {
-                break;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (m_ready) {
+            (void)wait_in_syscall(pid(), 34);
         }
     }
     ~StackTarget() {

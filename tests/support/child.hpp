@@ -11,12 +11,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace xproc::test {
@@ -205,6 +207,22 @@ inline pid_t tracer_of(pid_t pid) {
         }
     }
     return -1;
+}
+
+/// Waits (up to 5 s) until the main thread of `pid` sleeps (state S) in system call `nr`
+/// (/proc/PID/syscall; x86-64 pause is 34). A target that prints "ready" before it parks
+/// can otherwise be seen a few instructions early. False on timeout.
+inline bool wait_in_syscall(pid_t pid, int nr) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/syscall";
+    for (int i = 0; i < 5000; ++i) {
+        std::ifstream in(path);
+        std::string first;
+        if (in >> first && first == std::to_string(nr) && state_of(pid) == 'S') {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
 }
 
 /// A pid that no process has: a child we started, let exit and reaped.

@@ -418,6 +418,8 @@ TEST(Snapshot, measures_the_stop_and_leaves_the_target_running) {
 TEST(Snapshot, a_stopped_target_stays_stopped) {
     Child child({target_path("stack_target"), "--threads", "2"});
     ASSERT_TRUE(child.wait_for_line());
+    // "ready" comes before main reaches main_idle → pause (34): freeze it parked.
+    ASSERT_TRUE(xproc::test::wait_in_syscall(child.pid(), 34));
     ASSERT_TRUE(child.freeze());
     auto snap = xproc::snapshot_stacks(child.pid());
     ASSERT_TRUE(snap) << snap.error().message();
