@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -18,7 +19,9 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
+#include <mutex>
 #include <utility>
 
 #include <boost/interprocess/exceptions.hpp>
@@ -278,8 +281,87 @@ Result<void> SharedMemory::validate_name(std::string_view name) {
     return {};
 }
 
+namespace {
+constexpr std::string_view TEMPORARY_PREFIX = ".xproc-new-";
+}
+
+bool SharedMemory::is_temporary_name(std::string_view name, pid_t* creator) noexcept {
+    if (name.starts_with('/')) {
+        name.remove_prefix(1);
+    }
+    if (!name.starts_with(TEMPORARY_PREFIX)) {
+        return false;
+    }
+    name.remove_prefix(TEMPORARY_PREFIX.size());
+    const std::size_t dash = name.find('-');
+    if (dash == 0 || dash == std::string_view::npos || dash > 10) {
+        return false;
+    }
+    std::uint64_t pid = 0;
+    for (const char c : name.substr(0, dash)) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        pid = pid * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (pid == 0 || pid > static_cast<std::uint64_t>(std::numeric_limits<pid_t>::max())) {
+        return false;
+    }
+    if (creator != nullptr) {
+        *creator = static_cast<pid_t>(pid);
+    }
+    return true;
+}
+
+std::vector<std::string> SharedMemory::remove_stale_temporaries(std::chrono::seconds min_age) {
+    std::vector<std::string> removed;
+    auto dir_fd = open_fd(SHM_DIR, O_RDONLY | O_DIRECTORY);
+    if (!dir_fd) {
+        return removed;
+    }
+    DIR* dir = ::fdopendir(dir_fd->get());
+    if (dir == nullptr) {
+        return removed;
+    }
+    dir_fd->release();  // owned by dir now
+    const auto now = std::chrono::system_clock::now();
+    const uid_t me = ::geteuid();
+    while (const dirent* entry = ::readdir(dir)) {
+        pid_t creator = 0;
+        if (!is_temporary_name(entry->d_name, &creator)) {
+            continue;
+        }
+        struct stat st {};
+        if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_uid != me) {
+            continue;
+        }
+        const auto changed = std::chrono::system_clock::time_point{
+            std::chrono::seconds{st.st_mtim.tv_sec} +
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::nanoseconds{st.st_mtim.tv_nsec})};
+        if (now - changed < min_age) {
+            continue;
+        }
+        // ESRCH: no such process. EPERM means it exists (someone else's): leave it.
+        if (::kill(creator, 0) == 0 || errno != ESRCH) {
+            continue;
+        }
+        const std::string name = "/" + std::string(entry->d_name);
+        if (::shm_unlink(name.c_str()) == 0) {
+            removed.push_back(name);
+        }
+    }
+    ::closedir(dir);
+    return removed;
+}
+
 Result<SharedMemory> SharedMemory::create_temporary(std::size_t size, mode_t mode, const Options& options) {
     static std::atomic<unsigned> counter{0};
+    // Names of creators that died before their rename would stay until reboot: sweep them
+    // once per process (a directory scan; creation is not a hot path, but is repeated).
+    static std::once_flag swept;
+    std::call_once(swept, [] { remove_stale_temporaries(); });
     Result<SharedMemory> last = fail(Error::make(ErrorKind::os, "shm create (temporary name)", "no attempt"));
     for (int attempt = 0; attempt < 16; ++attempt) {
         std::uint64_t random = 0;

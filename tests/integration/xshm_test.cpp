@@ -363,6 +363,34 @@ TEST(Xshm, ls_marks_xproc_rings_by_their_magic) {
     EXPECT_TRUE(after(plain).find("\"xproc_ring\": false") < after(plain).find('}'));
 }
 
+TEST(Xshm, ls_marks_temporary_names_and_stale_ones) {
+    // create_temporary's names: one whose creator lives (us), one whose creator is gone.
+    const std::string creating = "/.xproc-new-" + std::to_string(::getpid()) + "-0-lstest000000000a";
+    const std::string stale =
+        "/.xproc-new-" + std::to_string(xproc::test::vanished_pid()) + "-0-lstest000000000b";
+    for (const std::string& n : {creating, stale}) {
+        const int fd = ::shm_open(n.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+        ASSERT_GE(fd, 0) << n;
+        ::close(fd);
+    }
+    const RunResult r = run_xshm({"ls"});
+    const RunResult j = run_xshm({"ls", "--json"});
+    ::shm_unlink(creating.c_str());
+    ::shm_unlink(stale.c_str());
+    ASSERT_EQ(r.exit_code, 0) << describe({"ls"}, r);
+    const auto creating_row = ls_row(r.out, creating);
+    const auto stale_row = ls_row(r.out, stale);
+    ASSERT_EQ(creating_row.size(), 9u) << r.out;
+    ASSERT_EQ(stale_row.size(), 9u) << r.out;
+    EXPECT_EQ(creating_row[7] + " " + creating_row[8], "xproc temporary");
+    EXPECT_EQ(stale_row[7] + " " + stale_row[8], "stale temporary");
+    ASSERT_EQ(j.exit_code, 0);
+    const auto after = [&](const std::string& n) { return j.out.substr(j.out.find("\"" + n + "\"")); };
+    EXPECT_TRUE(after(creating).find("\"xproc_temporary\": \"creating\"") < after(creating).find('}'))
+        << j.out;
+    EXPECT_TRUE(after(stale).find("\"xproc_temporary\": \"stale\"") < after(stale).find('}')) << j.out;
+}
+
 TEST(Xshm, ls_json_is_valid_json_with_every_field) {
     if (!have("/usr/bin/python3")) {
         GTEST_SKIP() << "python3 is not installed";

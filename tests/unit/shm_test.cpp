@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <csignal>
 #include <cstdint>
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "child.hpp"
 #include "shm_name.hpp"
 #include "xproc/maps.hpp"
 #include "xproc/message_queue.hpp"
@@ -212,6 +214,89 @@ TEST(SharedMemory, creating_a_ring_or_queue_ignores_temporary_names_left_by_a_de
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0) << "10: planting failed, 11: ring create failed, 12: queue create "
                                          "failed, 13: a temporary name was left";
+}
+
+namespace {
+/// Creates `name` (mode 0600) and sets its modification time `age` in the past.
+bool plant(const std::string& name, std::chrono::seconds age) {
+    const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0) {
+        return false;
+    }
+    timespec times[2];
+    ::clock_gettime(CLOCK_REALTIME, &times[0]);
+    times[0].tv_sec -= age.count();
+    times[1] = times[0];
+    const bool ok = ::futimens(fd, times) == 0;
+    ::close(fd);
+    return ok;
+}
+bool shm_exists(const std::string& name) {
+    return std::filesystem::exists("/dev/shm" + name);
+}
+}  // namespace
+
+TEST(SharedMemory, temporary_names_are_recognised_with_their_creator) {
+    pid_t creator = 0;
+    EXPECT_TRUE(SharedMemory::is_temporary_name("/.xproc-new-1234-0-00ff00ff00ff00ff", &creator));
+    EXPECT_EQ(creator, 1234);
+    EXPECT_TRUE(SharedMemory::is_temporary_name(".xproc-new-77-3", &creator));  // the old form
+    EXPECT_EQ(creator, 77);
+    for (const char* name : {"/.xproc-new-", "/.xproc-new-12", "/.xproc-new--1-2", "/.xproc-new-0-1",
+                             "/.xproc-new-12a-1", "/.xproc-new-99999999999-1", "/xproc-new-12-1", "/ring"}) {
+        EXPECT_FALSE(SharedMemory::is_temporary_name(name)) << name;
+    }
+}
+
+TEST(SharedMemory, stale_temporary_names_of_dead_creators_are_removed_and_no_others) {
+    const std::string dead = std::to_string(xproc::test::vanished_pid());
+    const std::string alive = std::to_string(::getpid());
+    const std::string old_dead = "/.xproc-new-" + dead + "-0-test0000000000a";
+    const std::string young_dead = "/.xproc-new-" + dead + "-1-test0000000000b";
+    const std::string old_alive = "/.xproc-new-" + alive + "-2-test0000000000c";
+    const std::string old_dead_foreign = "/.xproc-new-" + dead + "-3-test0000000000d";
+    ShmName unrelated("not-temporary");
+    ASSERT_TRUE(plant(old_dead, std::chrono::seconds{120}));
+    ASSERT_TRUE(plant(young_dead, std::chrono::seconds{0}));
+    ASSERT_TRUE(plant(old_alive, std::chrono::seconds{120}));
+    ASSERT_TRUE(plant(unrelated.str(), std::chrono::seconds{120}));
+    ASSERT_TRUE(plant(old_dead_foreign, std::chrono::seconds{120}));
+    ASSERT_EQ(::chown(("/dev/shm" + old_dead_foreign).c_str(), 65534, 65534), 0);  // tests run as root
+
+    const std::vector<std::string> removed = SharedMemory::remove_stale_temporaries(std::chrono::seconds{60});
+    const auto was_removed = [&](const std::string& n) {
+        return std::find(removed.begin(), removed.end(), n) != removed.end();
+    };
+    EXPECT_TRUE(was_removed(old_dead));
+    EXPECT_FALSE(shm_exists(old_dead));
+    for (const std::string& kept : {young_dead, old_alive, unrelated.str(), old_dead_foreign}) {
+        EXPECT_FALSE(was_removed(kept)) << kept;
+        EXPECT_TRUE(shm_exists(kept)) << kept;
+    }
+    for (const std::string& n : {old_dead, young_dead, old_alive, old_dead_foreign}) {
+        ::shm_unlink(n.c_str());
+    }
+}
+
+TEST(SharedMemory, creating_a_ring_removes_stale_temporary_names) {
+    // create_temporary sweeps once per process: a fresh child does the creation.
+    const std::string dead = std::to_string(xproc::test::vanished_pid());
+    const std::string stale = "/.xproc-new-" + dead + "-0-test0000000000e";
+    ASSERT_TRUE(plant(stale, std::chrono::seconds{3600}));
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        const std::string ring = "/xproc-test-" + std::to_string(::getpid()) + "-sweep-ring";
+        const bool ok = static_cast<bool>(xproc::RingSegment::create(ring));
+        ::shm_unlink(ring.c_str());
+        ::_exit(ok ? 0 : 11);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_FALSE(shm_exists(stale));
+    ::shm_unlink(stale.c_str());
 }
 
 TEST(SharedMemory, create_applies_mode_exactly_despite_umask) {

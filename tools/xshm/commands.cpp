@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
@@ -99,6 +100,16 @@ std::uint64_t segment_magic(const std::string& name) {
         magic = magic << 8 | static_cast<std::uint8_t>(head[i]);
     }
     return magic;
+}
+
+/// "no" for an ordinary name; for a temporary name of SharedMemory::create_temporary,
+/// "creating" while its creator (the PID in the name) lives, "stale" once it is gone.
+std::string_view temporary_state(const std::string& name) {
+    pid_t creator = 0;
+    if (!xproc::SharedMemory::is_temporary_name(name, &creator)) {
+        return "no";
+    }
+    return ::kill(creator, 0) == 0 || errno != ESRCH ? "creating" : "stale";
 }
 
 std::string pid_list(const std::vector<pid_t>& pids) {
@@ -225,7 +236,8 @@ int run_ls(const LsArgs& args) {
             }
             const std::uint64_t magic = s.regular_file ? segment_magic(s.name) : 0;
             j += std::string("], \"xproc_ring\": ") + (magic == xproc::ring::RING_MAGIC ? "true" : "false") +
-                 ", \"xproc_queue\": " + (magic == xproc::mq::MQ_MAGIC ? "true" : "false") + "}";
+                 ", \"xproc_queue\": " + (magic == xproc::mq::MQ_MAGIC ? "true" : "false") +
+                 ", \"xproc_temporary\": \"" + std::string(temporary_state(s.name)) + "\"}";
         }
         j += "], \"uninspected_processes\": " + std::to_string(list->uninspected_processes) + "}\n";
         out.put(j);
@@ -236,6 +248,10 @@ int run_ls(const LsArgs& args) {
             std::string type = "-";
             if (!s.regular_file) {
                 type = "not a file";
+            } else if (const std::string_view temp = temporary_state(s.name); temp != "no") {
+                // create_temporary's name: a ring or queue being formatted, or left by a
+                // creator that died before renaming it (the next creation removes it).
+                type = temp == "stale" ? "stale temporary" : "xproc temporary";
             } else if (const std::uint64_t magic = segment_magic(s.name); magic == xproc::ring::RING_MAGIC) {
                 type = "xproc ring";
             } else if (magic == xproc::mq::MQ_MAGIC) {

@@ -19,6 +19,7 @@
 ///   std::memcpy(shm->data(), "hi", 2);
 
 #include <sys/types.h>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -112,6 +113,18 @@ class SharedMemory {
     /// we now have) harmless: a name that exists is skipped, not an error.
     static Result<SharedMemory> create_temporary(std::size_t size, mode_t mode = 0600,
                                                  const Options& options = {});
+
+    /// Removes temporary names ("/.xproc-new-PID-...") left behind by creators that died
+    /// before their rename: those whose PID no longer exists and that are at least
+    /// `min_age` old (a live creator renames its name within microseconds; the age also
+    /// covers a creator in another pid namespace that shares /dev/shm). Only names owned by
+    /// our effective uid are touched. Returns the names removed; best effort (a name that
+    /// vanishes meanwhile is skipped). create_temporary() calls it once per process.
+    static std::vector<std::string> remove_stale_temporaries(
+        std::chrono::seconds min_age = std::chrono::seconds{60});
+    /// True when `name` ("/NAME" or "NAME") is a temporary name of create_temporary();
+    /// `creator` receives the PID it carries.
+    static bool is_temporary_name(std::string_view name, pid_t* creator = nullptr) noexcept;
 
     /// Opens an existing segment and maps all of it. A segment whose owner is not
     /// our effective uid is refused (kind permission, the owner's uid in the
