@@ -2,7 +2,7 @@
 // Target for the memory and scan tests: known values at known addresses, and the
 // awkward places of an address space a remote read must handle.
 //
-//   mem_target [--info FILE] [--big MIB] [--sparse MIB]
+//   mem_target [--info FILE] [--big MIB] [--sparse MIB] [--thp 0|1]
 //
 // Sets up, then prints "NAME 0xADDR [SIZE]" lines (also written to FILE if given, so a
 // test can read them after "ready"), then "ready", then waits for signals:
@@ -14,7 +14,8 @@
 //   protnone 1 page PROT_NONE whose bytes were 0x5A before the mprotect
 //   readonly 1 page PROT_READ filled with 0x77
 //   big      a buffer (default 1 MiB) where byte i = i % 251, with the needle written at offsets
-//            65531 (across a 64 KiB boundary), 1048579 and size-12 (when they fit)
+//            65531 (across a 64 KiB boundary), 1048579 and size-12 (when they fit); with
+//            --thp 1 madvise(MADV_HUGEPAGE)d before it is filled (transparent huge pages)
 //   sparse   (only with --sparse) MAP_NORESERVE anonymous, untouched (zeros) except a u64
 //            0xC0FFEE0DDBA11 in its last 8 bytes
 //   straddle 2 pages, rw-p then r--p (two mappings), 0x33 with the needle 5 bytes before the boundary
@@ -66,6 +67,7 @@ static void* map(size_t size, int prot, int extra) {
 int main(int argc, char** argv) {
     size_t big_mib = 1;
     size_t sparse_mib = 0;
+    int thp = 0;
     const char* info_path = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--info") == 0) {
@@ -74,6 +76,8 @@ int main(int argc, char** argv) {
             big_mib = strtoull(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--sparse") == 0) {
             sparse_mib = strtoull(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--thp") == 0) {
+            thp = strcmp(argv[i + 1], "1") == 0;
         }
     }
     if (info_path) {
@@ -110,6 +114,9 @@ int main(int argc, char** argv) {
 
     const size_t big_size = big_mib << 20;
     unsigned char* big = map(big_size, PROT_READ | PROT_WRITE, 0);
+    if (thp) {
+        madvise(big, big_size, MADV_HUGEPAGE);
+    }
     // byte i = i % 251: fill one period multiple, then double it (each copy keeps the phase).
     size_t filled = big_size < 251 * 4096 ? big_size : 251 * 4096;
     for (size_t i = 0; i < filled; ++i) {
