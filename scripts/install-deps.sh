@@ -23,6 +23,7 @@ PACKAGES=(
   elfutils              # xstack's benchmark peer (eu-stack)
   python3               # a target kind in the integration tests
   groff-base man-db     # man pages are rendered by a test
+  g++-aarch64-linux-gnu # CI: the aarch64 code paths compile (scripts/check-aarch64.sh)
 )
 
 missing=()

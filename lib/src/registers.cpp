@@ -156,13 +156,13 @@ constexpr Alias ALIASES[] = {{"pc", "rip"}, {"sp", "rsp"}, {"fp", "rbp"}, {"ps",
 
 #elif defined(__aarch64__)
 
-#define GP(field) static_cast<std::uint16_t>(offsetof(user_pt_regs, field))
+#define GP(field) static_cast<std::uint16_t>(offsetof(user_regs_struct, field))
 using K = RegisterKind;
 constexpr std::uint16_t X(int i) {
-    return static_cast<std::uint16_t>(offsetof(user_pt_regs, regs) + 8 * i);
+    return static_cast<std::uint16_t>(offsetof(user_regs_struct, regs) + 8 * i);
 }
 constexpr std::uint16_t V(int i) {
-    return static_cast<std::uint16_t>(offsetof(user_fpsimd_state, vregs) + 16 * i);
+    return static_cast<std::uint16_t>(offsetof(user_fpsimd_struct, vregs) + 16 * i);
 }
 constexpr RegisterDesc TABLE[] = {
     {"x0", K::integer, false, X(0), 8, true},
@@ -199,8 +199,8 @@ constexpr RegisterDesc TABLE[] = {
     {"sp", K::data_pointer, false, GP(sp), 8, true},
     {"pc", K::code_pointer, false, GP(pc), 8, true},
     {"cpsr", K::flags, false, GP(pstate), 4, true},
-    {"fpsr", K::integer, true, static_cast<std::uint16_t>(offsetof(user_fpsimd_state, fpsr)), 4, false},
-    {"fpcr", K::integer, true, static_cast<std::uint16_t>(offsetof(user_fpsimd_state, fpcr)), 4, false},
+    {"fpsr", K::integer, true, static_cast<std::uint16_t>(offsetof(user_fpsimd_struct, fpsr)), 4, false},
+    {"fpcr", K::integer, true, static_cast<std::uint16_t>(offsetof(user_fpsimd_struct, fpcr)), 4, false},
     {"v0", K::vector, true, V(0), 16, false},
     {"v1", K::vector, true, V(1), 16, false},
     {"v2", K::vector, true, V(2), 16, false},
@@ -209,6 +209,30 @@ constexpr RegisterDesc TABLE[] = {
     {"v5", K::vector, true, V(5), 16, false},
     {"v6", K::vector, true, V(6), 16, false},
     {"v7", K::vector, true, V(7), 16, false},
+    {"v8", K::vector, true, V(8), 16, false},
+    {"v9", K::vector, true, V(9), 16, false},
+    {"v10", K::vector, true, V(10), 16, false},
+    {"v11", K::vector, true, V(11), 16, false},
+    {"v12", K::vector, true, V(12), 16, false},
+    {"v13", K::vector, true, V(13), 16, false},
+    {"v14", K::vector, true, V(14), 16, false},
+    {"v15", K::vector, true, V(15), 16, false},
+    {"v16", K::vector, true, V(16), 16, false},
+    {"v17", K::vector, true, V(17), 16, false},
+    {"v18", K::vector, true, V(18), 16, false},
+    {"v19", K::vector, true, V(19), 16, false},
+    {"v20", K::vector, true, V(20), 16, false},
+    {"v21", K::vector, true, V(21), 16, false},
+    {"v22", K::vector, true, V(22), 16, false},
+    {"v23", K::vector, true, V(23), 16, false},
+    {"v24", K::vector, true, V(24), 16, false},
+    {"v25", K::vector, true, V(25), 16, false},
+    {"v26", K::vector, true, V(26), 16, false},
+    {"v27", K::vector, true, V(27), 16, false},
+    {"v28", K::vector, true, V(28), 16, false},
+    {"v29", K::vector, true, V(29), 16, false},
+    {"v30", K::vector, true, V(30), 16, false},
+    {"v31", K::vector, true, V(31), 16, false},
 };
 struct Alias {
     std::string_view alias;

@@ -115,7 +115,7 @@ Result<StackSnapshot> take(Attachment& att, const SnapshotOptions& options, bool
         plan[i].have_regs = true;
         ThreadSnapshot& t = snap.threads[i];
         t.regs = *regs;
-        const std::uint64_t sp = t.regs.gp.rsp;
+        const std::uint64_t sp = t.regs.sp();
         const std::uint64_t start = sp >= RED_ZONE ? sp - RED_ZONE : 0;
         std::uint64_t end = sp + options.max_stack_bytes;
         if (const std::uint64_t limit = mapping_end(ranges, sp); limit != 0) {

@@ -30,8 +30,8 @@ namespace xproc {
 using GeneralRegisters = user_regs_struct;
 using FloatRegisters = user_fpregs_struct;
 #elif defined(__aarch64__)
-using GeneralRegisters = user_pt_regs;
-using FloatRegisters = user_fpsimd_state;
+using GeneralRegisters = user_regs_struct;
+using FloatRegisters = user_fpsimd_struct;
 #else
 #error "xproc registers: only x86-64 and aarch64 are supported"
 #endif
