@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // xpeek's ptrace commands (issue 5) on real targets: breakpoints hit and counted, watchpoints,
 // stepi/nexti/finish, threads, set $reg, signals, exit and kill while attached, compared with
-// gdb where the output can be compared; and the damage tests: xpeek with an int3 inserted in
-// a running target, then SIGTERM, SIGHUP or Ctrl-C and end of input — the target must go on
-// computing correctly, with its text equal to the file's and its debug registers cleared.
+// gdb where the output can be compared (byte for byte on regs_target: info registers and
+// info all-registers, print of x87, mxcsr, xmm and ymm registers, the value history, bt frame
+// levels, info threads; and info breakpoints on bp_target); and the damage tests: xpeek with an int3 inserted
+// in a running target, then SIGTERM, SIGHUP or Ctrl-C and end of input — the target must go on computing
+// correctly, with its text equal to the file's and its debug registers cleared.
 #include <elf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -62,43 +64,69 @@ std::size_t count_of(const std::string& text, const std::string& what) {
     return n;
 }
 
-/// bp_target, from a copy without debug information (gdb then sees what xpeek sees).
-class BpTarget {
+/// A target from tests/targets/, run from a copy without debug information (gdb then sees
+/// what xpeek sees: no source lines, no arguments, no inlined frames).
+class StrippedTarget {
   public:
-    explicit BpTarget(std::vector<std::string> args = {}) {
+    StrippedTarget(const std::string& name, std::vector<std::string> args) {
         m_dir = fs::temp_directory_path() /
                 ("xpeek-ctl-" + std::to_string(getpid()) + "-" + std::to_string(s_serial++));
         fs::create_directories(m_dir);
-        m_exe = (m_dir / "bp_target").string();
-        const RunResult strip = run({"objcopy", "--strip-debug", target_path("bp_target"), m_exe});
+        m_exe = (m_dir / name).string();
+        const RunResult strip = run({"objcopy", "--strip-debug", target_path(name), m_exe});
         EXPECT_EQ(strip.exit_code, 0) << strip.err;
         std::vector<std::string> argv{m_exe};
         argv.insert(argv.end(), args.begin(), args.end());
         m_child.start(argv);
-        EXPECT_TRUE(m_child.wait_for_line());
+        m_ready = m_child.wait_for_line();
+        EXPECT_TRUE(m_ready);
     }
-    ~BpTarget() {
+    ~StrippedTarget() {
         m_child.kill_and_reap();
         std::error_code ec;
         fs::remove_all(m_dir, ec);
     }
+    StrippedTarget(const StrippedTarget&) = delete;
+    StrippedTarget& operator=(const StrippedTarget&) = delete;
     pid_t pid() const { return m_child.pid(); }
     const std::string& exe() const { return m_exe; }
     Child& child() { return m_child; }
-    /// SIGUSR1 makes the target print "ok <counter>": it still runs and computes.
-    long ask_counter() {
-        if (::kill(pid(), SIGUSR1) != 0) {
-            return -1;
-        }
-        auto line = m_child.read_line_prefix("ok ");
-        return line ? std::stol(line->substr(3)) : -1;
-    }
+    bool ready() const { return m_ready; }
 
   private:
     static inline int s_serial = 0;
     fs::path m_dir;
     std::string m_exe;
     Child m_child;
+    bool m_ready = false;
+};
+
+/// bp_target (see tests/targets/bp_target.c).
+class BpTarget : public StrippedTarget {
+  public:
+    explicit BpTarget(std::vector<std::string> args = {}) : StrippedTarget("bp_target", std::move(args)) {}
+    /// SIGUSR1 makes the target print "ok <counter>": it still runs and computes.
+    long ask_counter() {
+        if (::kill(pid(), SIGUSR1) != 0) {
+            return -1;
+        }
+        auto line = child().read_line_prefix("ok ");
+        return line ? std::stol(line->substr(3)) : -1;
+    }
+};
+
+/// regs_target (tests/targets/regs_target.c): thread 2 holds known xmm/ymm, x87 and mxcsr
+/// values, thread 3 sits 18 frames deep with a signal frame at #13; every thread blocks in
+/// pause(2) from this executable's code, so its registers and frames stay the same from one
+/// debugger to the next.
+class RegsTarget : public StrippedTarget {
+  public:
+    RegsTarget() : StrippedTarget("regs_target", {}) {
+        // "ready" comes before the main thread's own pause: wait for it to sleep too.
+        for (int i = 0; i < 1000 && state_of(pid()) != 'S'; ++i) {
+            std::this_thread::sleep_for(2ms);
+        }
+    }
 };
 
 /// xpeek with a pipe as stdin (commands are sent while it runs) and its output in files.
@@ -201,6 +229,58 @@ RunResult xpeek_batch(pid_t pid, const std::vector<std::string>& commands) {
     }
     argv.push_back(std::to_string(pid));
     return run(argv);
+}
+
+/// gdb's and xpeek's output for the same commands on the same target.
+struct BothOutputs {
+    std::string gdb;  ///< stdout between the markers
+    std::string xpeek;
+    std::string gdb_err;  ///< all of stderr
+    std::string xpeek_err;
+};
+
+/// Runs `prologue` then `commands` in one gdb -batch and in one xpeek -batch session and
+/// returns what each printed for `commands` (between two echo markers): attach messages and
+/// the prologue's output are left out. The prologue starts with "thread 1", which attaches
+/// xpeek (it prints "Attaching to process N" on its first ptrace command, gdb on -p).
+BothOutputs run_both(pid_t pid, const std::vector<std::string>& prologue,
+                     const std::vector<std::string>& commands) {
+    std::vector<std::string> script{"thread 1"};
+    script.insert(script.end(), prologue.begin(), prologue.end());
+    script.push_back("echo @@begin@@\\n");
+    script.insert(script.end(), commands.begin(), commands.end());
+    script.push_back("echo @@end@@\\n");
+    std::vector<std::string> gargv{GDB, "-nx", "-batch", "-p", std::to_string(pid)};
+    std::vector<std::string> xargv{tool_path("xpeek"), "-batch"};
+    for (const auto& c : script) {
+        gargv.insert(gargv.end(), {"-ex", c});
+        xargv.insert(xargv.end(), {"-ex", c});
+    }
+    xargv.push_back(std::to_string(pid));
+    const RunResult g = run(gargv);
+    const RunResult x = run(xargv);
+    auto between = [](const std::string& out) {
+        const auto b = out.find("@@begin@@\n");
+        const auto e = out.find("@@end@@");
+        EXPECT_NE(b, std::string::npos) << out;
+        EXPECT_NE(e, std::string::npos) << out;
+        return b == std::string::npos || e == std::string::npos || e < b ? std::string()
+                                                                         : out.substr(b + 10, e - b - 10);
+    };
+    return {between(g.out), between(x.out), g.err, x.err};
+}
+
+/// Every error xpeek printed, gdb printed too.
+void expect_same_errors(const BothOutputs& o) {
+    for (const auto& line : lines_of(o.xpeek_err)) {
+        EXPECT_NE(o.gdb_err.find(line + "\n"), std::string::npos)
+            << "xpeek's error \"" << line << "\" is not gdb's:\n"
+            << o.gdb_err;
+    }
+}
+
+bool have_gdb() {
+    return access(GDB.c_str(), X_OK) == 0;
 }
 
 /// The target's executable text, as mapped, equals the file (no int3 left behind).
@@ -510,6 +590,279 @@ TEST(XpeekControl, errors_are_one_line_and_leave_the_target_running) {
     std::this_thread::sleep_for(20ms);
     EXPECT_EQ(tracer_of(target.pid()), 0);
     EXPECT_NE(state_of(target.pid()), 't');
+    expect_computing(target);
+}
+
+// ---- parity with gdb on known registers and deep stacks (regs_target) -------------------------
+
+TEST(XpeekControl, backtrace_levels_are_aligned_as_gdb_aligns_them) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "regs_target is x86-64 only";
+#endif
+    if (!have_gdb()) {
+        GTEST_SKIP() << "gdb not installed";
+    }
+    RegsTarget target;
+    ASSERT_TRUE(target.ready());
+    // Thread 3: #0-#9, #10-#17, "<signal handler called>" at #13; frames in libc (start_thread,
+    // clone3) are where gdb reads libc's DWARF: for them only the level and the pc are compared.
+    const BothOutputs o =
+        run_both(target.pid(), {}, {"thread 3", "bt", "bt 3", "bt 12", "thread apply all bt"});
+    const auto g = lines_of(o.gdb);
+    const auto x = lines_of(o.xpeek);
+    ASSERT_EQ(x.size(), g.size()) << "gdb:\n" << o.gdb << "xpeek:\n" << o.xpeek;
+    for (std::size_t i = 0; i < g.size(); ++i) {
+        if (g[i].find(" at ") != std::string::npos && g[i].starts_with("#")) {
+            const auto in = g[i].find(" in ");
+            EXPECT_EQ(x[i].substr(0, in), g[i].substr(0, in)) << "line " << i;
+        } else {
+            EXPECT_EQ(x[i], g[i]) << "line " << i;
+        }
+    }
+    EXPECT_NE(o.xpeek.find("\n#9  0x"), std::string::npos) << o.xpeek;
+    EXPECT_NE(o.xpeek.find("\n#10 0x"), std::string::npos) << o.xpeek;
+    EXPECT_NE(o.xpeek.find("\n#13 <signal handler called>\n"), std::string::npos) << o.xpeek;
+    // gdb -batch runs -ex commands with from_tty 0: no "(More stack frames follow...)".
+    EXPECT_EQ(o.xpeek.find("More stack frames"), std::string::npos) << o.xpeek;
+    EXPECT_EQ(o.xpeek_err, "");
+}
+
+TEST(XpeekControl, info_threads_and_thread_switches_match_gdb) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "regs_target is x86-64 only";
+#endif
+    if (!have_gdb()) {
+        GTEST_SKIP() << "gdb not installed";
+    }
+    RegsTarget target;
+    ASSERT_TRUE(target.ready());
+    const BothOutputs o =
+        run_both(target.pid(), {}, {"info threads", "thread 3", "info threads", "thread", "thread 2"});
+    EXPECT_EQ(o.xpeek, o.gdb);
+    EXPECT_EQ(count_of(o.xpeek, "Thread 0x"), 9u) << o.xpeek;
+}
+
+TEST(XpeekControl, info_registers_lists_the_registers_gdb_lists) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "regs_target is x86-64 only";
+#endif
+    if (!have_gdb()) {
+        GTEST_SKIP() << "gdb not installed";
+    }
+    RegsTarget target;
+    ASSERT_TRUE(target.ready());
+    // Plain info registers is gdb's general group: no fs_base, gs_base (amd64-linux puts them
+    // and orig_rax in the system group only); named, they print.
+    const BothOutputs o =
+        run_both(target.pid(), {"thread 2"},
+                 {"info registers", "info registers fs_base gs_base orig_rax", "info registers system",
+                  "info registers pc sp ps", "info registers eax ax al ah", "info registers $rip r15",
+                  "info registers general"});
+    EXPECT_EQ(o.xpeek, o.gdb);
+    EXPECT_EQ(count_of(o.xpeek, "fs_base "), 2u) << o.xpeek;
+    EXPECT_EQ(lines_of(o.xpeek).front().substr(0, 4), "rax ") << o.xpeek;
+    EXPECT_EQ(o.xpeek_err, "");
+}
+
+TEST(XpeekControl, mxcsr_and_x87_registers_match_gdb) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "regs_target is x86-64 only";
+#endif
+    if (!have_gdb()) {
+        GTEST_SKIP() << "gdb not installed";
+    }
+    RegsTarget target;
+    ASSERT_TRUE(target.ready());
+    // mxcsr 0xbfc1: IE, DAZ, the masks, FZ and RC = 01, which gdb's flags type does not show.
+    // The x87 stack: -2.5, a denormal, -inf, 0.1, 0, pi, 1 and st7 empty (ftag 0x4a3).
+    const BothOutputs o =
+        run_both(target.pid(), {"thread 2"},
+                 {"info registers mxcsr", "p $mxcsr", "p/x $mxcsr", "p $mxcsr + 0", "info registers float",
+                  "p $st0", "p $st1", "p $st2", "p $st3", "p $st5", "p $st7", "p/x $st0", "p/d $st0",
+                  "p $st0 + 1", "p $ftag", "p $fstat", "p $fop", "p $fioff", "p $fiseg"});
+    EXPECT_EQ(o.xpeek, o.gdb);
+    EXPECT_NE(o.xpeek.find("mxcsr          0xbfc1              [ IE DAZ IM DM ZM OM UM PM FZ ]\n"),
+              std::string::npos)
+        << o.xpeek;
+    EXPECT_NE(o.xpeek.find("ftag           0x4a3               1187\n"), std::string::npos) << o.xpeek;
+    EXPECT_EQ(o.xpeek_err, "");
+}
+
+TEST(XpeekControl, vector_registers_print_gdbs_unions) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "regs_target is x86-64 only";
+#endif
+    if (!have_gdb()) {
+        GTEST_SKIP() << "gdb not installed";
+    }
+    RegsTarget target;
+    ASSERT_TRUE(target.ready());
+    // xmm0: floats 1.5 -2.5 0.1 1e30; xmm1: doubles; xmm2: eleven equal bytes (compressed), xmm3:
+    // ten (not compressed); xmm4: float NaN, inf, denormal; xmm5: halves; xmm6: bfloat16;
+    // xmm7: -1, INT64_MIN; xmm8: all ones; xmm9, xmm10: double denormal, NaNs; xmm11: bytes.
+    std::vector<std::string> commands{"info registers sse", "info registers vector"};
+    for (int i = 0; i <= 11; ++i) {
+        commands.push_back("p $xmm" + std::to_string(i));
+    }
+    for (const std::string f : {"x", "z", "d", "u", "o", "t"}) {
+        commands.push_back("p/" + f + " $xmm5");
+    }
+    commands.insert(commands.end(), {"p $", "p $$2", "set print repeats 3", "p $xmm2", "set print elements 4",
+                                     "p $xmm11", "info registers xmm3"});
+    const BothOutputs o = run_both(target.pid(), {"thread 2"}, commands);
+    EXPECT_EQ(o.xpeek, o.gdb);
+    EXPECT_NE(o.xpeek.find("v16_int8 = {0x1, 0x2, 0x3, 0x4, 0x5, 0x0 <repeats 11 times>}"), std::string::npos)
+        << o.xpeek;
+    EXPECT_NE(o.xpeek.find("v4_float = {1.5, -2.5, 0.100000001, 1.00000002e+30}"), std::string::npos)
+        << o.xpeek;
+    EXPECT_EQ(o.xpeek_err, "");
+}
+
+TEST(XpeekControl, ymm_registers_match_gdb_when_the_cpu_has_avx) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "regs_target is x86-64 only";
+#else
+    if (!have_gdb()) {
+        GTEST_SKIP() << "gdb not installed";
+    }
+    if (!__builtin_cpu_supports("avx")) {
+        GTEST_SKIP() << "no AVX: gdb shows no ymm registers";
+    }
+    RegsTarget target;
+    ASSERT_TRUE(target.ready());
+    const BothOutputs o = run_both(target.pid(), {"thread 2"},
+                                   {"p $ymm0", "p $ymm11", "p/x $ymm15", "info registers ymm0 ymm15",
+                                    "info registers ymm0h", "p $ymm0h", "p $ymm2"});
+    EXPECT_EQ(o.xpeek, o.gdb);
+    EXPECT_NE(o.xpeek.find("v8_float = {1.5, -2.5, 0.100000001, 1.00000002e+30, 100.25, 0, 0, -0}"),
+              std::string::npos)
+        << o.xpeek;
+    EXPECT_EQ(o.xpeek_err, "");
+#endif
+}
+
+TEST(XpeekControl, info_all_registers_matches_gdb) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "regs_target is x86-64 only";
+#endif
+    if (!have_gdb()) {
+        GTEST_SKIP() << "gdb not installed";
+    }
+    RegsTarget target;
+    ASSERT_TRUE(target.ready());
+    const BothOutputs o = run_both(target.pid(), {"thread 2"}, {"info all-registers"});
+    // pkru: gdb 13 reads it at Intel's XSAVE offset (2688) whatever the CPU; on AMD it is at
+    // 2432 and gdb 13 shows 0 (gdb 14 reads the CPU's layout). xpeek reads the CPU's layout:
+    // the line is there in both, its value is compared only when gdb's is not 0.
+    auto without_pkru = [](const std::string& text, std::string& pkru) {
+        std::string out;
+        for (const auto& l : lines_of(text)) {
+            if (l.starts_with("pkru ")) {
+                pkru = l;
+            } else {
+                out += l + "\n";
+            }
+        }
+        return out;
+    };
+    std::string gdb_pkru;
+    std::string xpeek_pkru;
+    EXPECT_EQ(without_pkru(o.xpeek, xpeek_pkru), without_pkru(o.gdb, gdb_pkru));
+    EXPECT_EQ(gdb_pkru.empty(), xpeek_pkru.empty()) << "gdb: " << gdb_pkru << "\nxpeek: " << xpeek_pkru;
+    if (gdb_pkru != "pkru           0x0                 0") {
+        EXPECT_EQ(xpeek_pkru, gdb_pkru);
+    }
+    EXPECT_EQ(o.xpeek.find("fs_base"), std::string::npos) << o.xpeek;
+    EXPECT_NE(o.xpeek.find("\nfiseg "), std::string::npos) << o.xpeek;
+    EXPECT_EQ(o.xpeek_err, "");
+}
+
+TEST(XpeekControl, the_value_history_keeps_gdbs_types) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "regs_target is x86-64 only";
+#endif
+    if (!have_gdb()) {
+        GTEST_SKIP() << "gdb not installed";
+    }
+    RegsTarget target;
+    ASSERT_TRUE(target.ready());
+    const BothOutputs o = run_both(target.pid(), {"thread 2"}, {"p $",
+                                                                "p $$",
+                                                                "p $1",
+                                                                "p $sp",
+                                                                "p $1",
+                                                                "p $",
+                                                                "p $1 + 8",
+                                                                "p $$2",
+                                                                "p $$",
+                                                                "p $$0",
+                                                                "p $0",
+                                                                "p $pc",
+                                                                "p $ + 1",
+                                                                "p $pc - $pc",
+                                                                "p $6 - $1",
+                                                                "p $eflags",
+                                                                "p $",
+                                                                "p $eflags + 1",
+                                                                "p $mxcsr",
+                                                                "p $$",
+                                                                "p $xmm2",
+                                                                "p $",
+                                                                "p $ + 1",
+                                                                "p $st0",
+                                                                "p $ + 1",
+                                                                "p $foo",
+                                                                "p $foo + 1",
+                                                                "p",
+                                                                "set $v = $xmm0",
+                                                                "p $v",
+                                                                "p $$30",
+                                                                "p $99",
+                                                                "p -$$3"});
+    EXPECT_EQ(o.xpeek, o.gdb);
+    expect_same_errors(o);
+    EXPECT_NE(o.xpeek.find("$2 = (void *) 0x"), std::string::npos) << o.xpeek;
+    EXPECT_NE(o.xpeek.find("$4 = (void *) 0x"), std::string::npos) << o.xpeek;  // $1 + 8
+    EXPECT_NE(o.xpeek_err.find("The history is empty.\n"), std::string::npos) << o.xpeek_err;
+}
+
+TEST(XpeekControl, print_formats_of_floats_and_registers_match_gdb) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "regs_target is x86-64 only";
+#endif
+    if (!have_gdb()) {
+        GTEST_SKIP() << "gdb not installed";
+    }
+    RegsTarget target;
+    ASSERT_TRUE(target.ready());
+    // gdb 8.1 and later: x z o t d u print a float's bits; c and a convert its value; f reads an
+    // integer of a float's or a double's size as one.
+    const BothOutputs o = run_both(
+        target.pid(), {"thread 2"},
+        {"p/x 1.5",  "p/x -2.5", "p/d 1.5",  "p/u -1.5",    "p/o 1.5",        "p/t 1.5",      "p/c 65.0",
+         "p/z 1.5",  "p/x 1.5f", "p/a 1.5",  "p/f 3",       "p/f 3000000000", "p/f (short)3", "p/f $eflags",
+         "p/f $rax", "p/f $eax", "p/c $rax", "p/x $eflags", "p/t $ax",        "p/o $al",      "p/z $eax",
+         "p/u $rax", "p/d $cs",  "p 1.5",    "p 1.5f"});
+    EXPECT_EQ(o.xpeek, o.gdb);
+    EXPECT_NE(o.xpeek.find("$1 = 0x3ff8000000000000\n"), std::string::npos) << o.xpeek;
+    EXPECT_EQ(o.xpeek_err, "");
+}
+
+TEST(XpeekControl, watchpoints_and_ignore_counts_in_the_table_match_gdb) {
+    if (!have_gdb()) {
+        GTEST_SKIP() << "gdb not installed";
+    }
+    BpTarget target;
+    // gdb -batch does not print the "Will ignore next..." and "Continuing." of the prologue
+    // (from_tty 0); xpeek does: only the tables are compared.
+    const BothOutputs o = run_both(target.pid(),
+                                   {"break bp_work", "continue", "watch *(long *) &bp_counter",
+                                    "rwatch *(long *) &bp_read_me", "ignore 1 2"},
+                                   {"info breakpoints", "info watchpoints", "delete 2 3", "info watchpoints",
+                                    "delete", "info breakpoints"});
+    EXPECT_EQ(o.xpeek, o.gdb);
+    EXPECT_NE(o.xpeek.find("\tignore next 2 hits\n"), std::string::npos) << o.xpeek;
+    EXPECT_NE(o.xpeek.find("No watchpoints.\n"), std::string::npos) << o.xpeek;
     expect_computing(target);
 }
 

@@ -60,7 +60,8 @@ constexpr std::string_view DUMP_DETAILS =
     "stderr when it is a terminal and the range is over 64 MiB.";
 
 constexpr std::string_view INFO_DETAILS =
-    "info registers [REG...]  registers of the selected thread (info all-registers: x87, SSE)\n"
+    "info registers [REG|GROUP...]  registers of the selected thread; groups: general (the default),\n"
+    "                     float, sse, vector, system, all (info all-registers: x87, mxcsr, ymm/xmm)\n"
     "info threads         every thread: number, LWP, name, where it is\n"
     "info breakpoints     breakpoints and watchpoints, with hit counts\n"
     "info proc mappings   the target's mappings, in gdb's table\n"
@@ -99,8 +100,9 @@ const Command COMMANDS[] = {
      &Session::cmd_print,
      "print[/FMT] EXPRESSION",
      "Print the value of an expression ($REG, symbols, arithmetic).",
-     "print $rip, p/x $rsp, p $eflags, p sym+8, p 6*7. FMT: x d u o t c a z.\n"
-     "Values are numbered $1, $2... and can be used again as $N ($ is the last one)."},
+     "print $rip, p/x $rsp, p $eflags, p $xmm0, p sym+8, p 6*7. FMT: x d u o t c a f z.\n"
+     "Values are numbered $1, $2... and can be used again as $N ($ is the last one, $$ the one\n"
+     "before, $$N the Nth before); they keep their type ($pc + 1 is still a code pointer)."},
     {"attach",
      {},
      &Session::cmd_attach,
@@ -216,6 +218,13 @@ const Command COMMANDS[] = {
      "thread [N] | thread apply all COMMAND",
      "Select thread N, or run a command in every thread.",
      "thread N selects gdb's thread N (see info threads); thread apply all bt prints every stack."},
+    {"echo",
+     {},
+     &Session::cmd_echo,
+     "echo TEXT",
+     "Print a constant string.",
+     "Prints TEXT as it is, with C escapes (\\n for a newline, \\t, \\\\, \\033...) and no\n"
+     "newline of its own, as gdb's echo: scripts use it to label their output."},
     {"source",
      {},
      &Session::cmd_source,
@@ -265,6 +274,25 @@ bool Session::cmd_quit(std::string_view) {
     return true;
 }
 
+bool Session::cmd_echo(std::string_view args) {
+    std::string out;
+    while (!args.empty()) {
+        if (args.front() != '\\') {
+            out += args.front();
+            args.remove_prefix(1);
+            continue;
+        }
+        if (args.size() == 1) {
+            break;  // gdb: a final backslash only protects the spaces before it
+        }
+        if (const auto c = parse_char_escape(args)) {
+            out += static_cast<char>(*c);
+        }
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return true;
+}
+
 bool Session::cmd_source(std::string_view args) {
     const std::string path(trim(args));
     if (path.empty()) {
@@ -278,10 +306,13 @@ bool Session::cmd_source(std::string_view args) {
     std::size_t cap = 0;
     bool ok = true;
     ssize_t n;
+    const bool from_tty = m_from_tty;
+    m_from_tty = false;  // gdb sources a file with from_tty 0
     while (ok && !m_quit && (n = getline(&line, &cap, f)) >= 0) {
         std::string_view s(line, static_cast<std::size_t>(n));
         ok = execute(s);
     }
+    m_from_tty = from_tty;
     std::free(line);
     std::fclose(f);
     return ok;
@@ -786,7 +817,7 @@ bool Session::cmd_info(std::string_view args) {
         {"address", &Session::info_address},
         {"threads", &Session::info_threads},
         {"breakpoints", &Session::info_breakpoints},
-        {"watchpoints", &Session::info_breakpoints},
+        {"watchpoints", &Session::info_watchpoints},
     };
     if (sub.empty()) {
         std::printf(

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -19,8 +20,10 @@
 #include <string>
 
 #include "link_map.hpp"
+#include "register_view.hpp"
 #include "session.hpp"
 #include "text.hpp"
+#include "value_print.hpp"
 #include "xproc/breakpoints.hpp"
 
 namespace xpeek {
@@ -135,25 +138,6 @@ int parse_signal(std::string_view text) {
     return -1;
 }
 
-/// gdb's eflags: "[ PF ZF IF ]" (bits in ascending order).
-std::string eflags_text(std::uint64_t v) {
-    static constexpr struct {
-        int bit;
-        const char* name;
-    } FLAGS[] = {{0, "CF"},  {2, "PF"},   {4, "AF"},   {6, "ZF"},  {7, "SF"},  {8, "TF"},
-                 {9, "IF"},  {10, "DF"},  {11, "OF"},  {14, "NT"}, {16, "RF"}, {17, "VM"},
-                 {18, "AC"}, {19, "VIF"}, {20, "VIP"}, {21, "ID"}};
-    std::string s = "[ ";
-    for (const auto& f : FLAGS) {
-        if ((v >> f.bit) & 1u) {
-            s += f.name;
-            s += ' ';
-        }
-    }
-    s += "]";
-    return s;
-}
-
 /// Sign-extends the low `size` bytes of `v`.
 std::int64_t sign_extend(std::uint64_t v, unsigned size) {
     if (size >= 8) {
@@ -163,6 +147,14 @@ std::int64_t sign_extend(std::uint64_t v, unsigned size) {
     const std::uint64_t m = 1ull << (bits - 1);
     v &= (1ull << bits) - 1;
     return static_cast<std::int64_t>((v ^ m) - m);
+}
+
+/// gdb's frame level: "#" and the number left-aligned in two columns, then a space ("#0  ",
+/// "#10 ", "#100 "), as print_frame_info's field_fmt_signed (2, ui_left, "level").
+std::string frame_level(unsigned index) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "#%-2u ", index);
+    return buf;
 }
 
 long parse_count(std::string_view text, long fallback) {
@@ -370,7 +362,7 @@ std::string Session::location(std::uint64_t pc, bool caller) {
 std::string Session::frame_text(const xproc::Frame& f) {
     std::string name = f.symbol.empty() ? "??" : f.symbol;
     const std::string from = library_suffix(f.pc);
-    return "#" + std::to_string(f.index) + "  " + hex16(f.pc) + " in " + name + " ()" + from;
+    return frame_level(f.index) + hex16(f.pc) + " in " + name + " ()" + from;
 }
 
 bool Session::print_backtrace(pid_t tid, long limit) {
@@ -385,14 +377,16 @@ bool Session::print_backtrace(pid_t tid, long limit) {
     std::size_t shown = 0;
     for (const auto& f : *frames) {
         if (shown == max) {
-            std::printf("(More stack frames follow...)\n");
+            if (m_from_tty) {
+                std::printf("(More stack frames follow...)\n");
+            }
             break;
         }
         if (g_interrupted != 0) {
             return error("Quit");
         }
         if (f.signal_frame) {
-            std::printf("#%u  <signal handler called>\n", f.index);
+            std::printf("%s<signal handler called>\n", frame_level(f.index).c_str());
         } else {
             std::printf("%s\n", frame_text(f).c_str());
         }
@@ -404,7 +398,7 @@ bool Session::print_backtrace(pid_t tid, long limit) {
     return true;
 }
 
-std::expected<Value, std::string> Session::register_as_value(const xproc::RegisterDesc& desc) {
+std::expected<Value, std::string> Session::register_as_value(std::string_view name) {
     if (!ensure_attached()) {
         return std::unexpected(std::string("registers need a ptrace attach, which failed (see above)"));
     }
@@ -417,22 +411,51 @@ std::expected<Value, std::string> Session::register_as_value(const xproc::Regist
     if (!regs) {
         return std::unexpected(regs.error().message());
     }
-    auto v = regs->get(desc);
-    if (!v) {
-        return std::unexpected("$" + std::string(desc.name) + " cannot be used in an expression (" +
-                               std::to_string(desc.size) + " bytes)");
+    const RegisterView view(*regs,
+                            needs_extended_state(name) ? read_extended_state(m_current) : std::nullopt);
+    if (!view.exists(name)) {
+        return convenience_value(name);
+    }
+    auto reg = view.get(name);
+    if (!reg) {
+        return std::unexpected("$" + std::string(name) +
+                               " is not available (the FP/SSE registers could not be read)");
     }
     Value out;
-    out.size = desc.size;
-    if (desc.kind == xproc::RegisterKind::code_pointer || desc.kind == xproc::RegisterKind::data_pointer) {
-        out.kind = Value::Kind::address;
-        out.is_unsigned = true;
-        out.integer = static_cast<std::int64_t>(*v);
-    } else {
-        out.kind = Value::Kind::integer;
-        out.integer = desc.kind == xproc::RegisterKind::integer ? sign_extend(*v, desc.size)
-                                                                : static_cast<std::int64_t>(*v);
-        out.is_unsigned = desc.kind != xproc::RegisterKind::integer;
+    out.size = static_cast<unsigned>(reg->bytes.size());
+    switch (reg->type) {
+        case RegisterType::code_pointer:
+        case RegisterType::data_pointer:
+            out.kind = Value::Kind::address;
+            out.type =
+                reg->type == RegisterType::code_pointer ? Value::Type::code_pointer : Value::Type::plain;
+            out.is_unsigned = true;
+            out.integer = static_cast<std::int64_t>(reg->as_u64());
+            break;
+        case RegisterType::i387_ext:
+        case RegisterType::vec128:
+        case RegisterType::vec256:
+            out.kind = Value::Kind::raw;
+            out.type = reg->type == RegisterType::i387_ext ? Value::Type::i387_ext
+                       : reg->type == RegisterType::vec128 ? Value::Type::vec128
+                                                           : Value::Type::vec256;
+            out.bytes = reg->bytes;
+            break;
+        default:
+            if (reg->bytes.size() > 8) {
+                out.kind = Value::Kind::raw;
+                out.type = Value::Type::uint128;
+                out.bytes = reg->bytes;
+                break;
+            }
+            out.kind = Value::Kind::integer;
+            out.type = reg->type == RegisterType::eflags  ? Value::Type::eflags
+                       : reg->type == RegisterType::mxcsr ? Value::Type::mxcsr
+                                                          : Value::Type::plain;
+            out.is_unsigned = reg->type != RegisterType::signed_int;
+            out.integer = out.is_unsigned ? static_cast<std::int64_t>(reg->as_u64())
+                                          : sign_extend(reg->as_u64(), out.size);
+            break;
     }
     return out;
 }
@@ -1148,11 +1171,15 @@ bool Session::cmd_ignore(std::string_view args) {
     return true;
 }
 
-bool Session::info_breakpoints(std::string_view) {
-    if (!m_att || m_user_bps.empty()) {
-        std::printf("No breakpoints or watchpoints.\n");
-        return true;
-    }
+bool Session::info_watchpoints(std::string_view args) {
+    return list_breakpoints(args, true);
+}
+
+bool Session::info_breakpoints(std::string_view args) {
+    return list_breakpoints(args, false);
+}
+
+bool Session::list_breakpoints(std::string_view, bool watchpoints_only) {
     struct Row {
         const UserBreakpoint* ub;
         const xproc::Breakpoint* b;
@@ -1161,8 +1188,8 @@ bool Session::info_breakpoints(std::string_view) {
     std::vector<Row> rows;
     std::size_t width = 14;
     for (const auto& ub : m_user_bps) {
-        const xproc::Breakpoint* b = m_att->breakpoints().find(ub.lib_id);
-        if (b == nullptr) {
+        const xproc::Breakpoint* b = m_att ? m_att->breakpoints().find(ub.lib_id) : nullptr;
+        if (b == nullptr || (watchpoints_only && b->type == xproc::BreakpointType::breakpoint)) {
             continue;
         }
         std::string type;
@@ -1183,6 +1210,10 @@ bool Session::info_breakpoints(std::string_view) {
         width = std::max(width, type.size());
         rows.push_back({&ub, b, type});
     }
+    if (rows.empty()) {
+        std::printf(watchpoints_only ? "No watchpoints.\n" : "No breakpoints or watchpoints.\n");
+        return true;
+    }
     std::printf("Num     %-*s Disp Enb Address            What\n", static_cast<int>(width), "Type");
     for (const auto& r : rows) {
         const bool watch = r.b->type != xproc::BreakpointType::breakpoint;
@@ -1199,7 +1230,7 @@ bool Session::info_breakpoints(std::string_view) {
                         r.b->hits == 1 ? "" : "s");
         }
         if (r.b->ignore_count > 0) {
-            std::printf("\tWill ignore next %" PRIu64 " crossings of breakpoint.\n", r.b->ignore_count);
+            std::printf("\tignore next %" PRIu64 " hits\n", r.b->ignore_count);
         }
     }
     return true;
@@ -1317,82 +1348,38 @@ bool Session::info_registers(std::string_view args, bool all) {
     if (!regs) {
         return error(regs.error().message());
     }
-    std::vector<const xproc::RegisterDesc*> list;
+    const RegisterView view(*regs, read_extended_state(m_current));
+    const Labeler lab = labeler();
+    auto show = [&](const std::string& name) {
+        if (const auto v = view.get(name)) {
+            std::printf("%s\n", register_line(*v, lab, m_print).c_str());
+        } else {
+            std::printf("%-15s<unavailable>\n", name.c_str());
+        }
+    };
     std::string_view rest = trim(args);
     if (rest.empty()) {
-        for (const auto& d : xproc::register_table()) {
-            if (d.general || (all && d.in_fp_set)) {
-                list.push_back(&d);
-            }
+        // gdb's default: the general group; info all-registers: the "all" group.
+        const auto names = view.group(all ? "all" : "general");
+        for (const auto& name : names.value()) {
+            show(name);
         }
-    } else {
-        while (!rest.empty()) {
-            std::string_view name = next_word(rest);
-            if (name.starts_with("$")) {
-                name.remove_prefix(1);
-            }
-            const auto* d = xproc::find_register(name);
-            if (d == nullptr) {
-                return error("Invalid register `" + std::string(name) + "'");
-            }
-            list.push_back(d);
-        }
+        return true;
     }
-    for (const auto* d : list) {
-        const auto bytes = regs->bytes(*d);
-        if (bytes.empty()) {
-            std::printf("%-15s<unavailable>\n", std::string(d->name).c_str());
-            continue;
+    // As gdb's registers_info: each word is a register, else a register group, in turn.
+    while (!rest.empty()) {
+        std::string_view name = next_word(rest);
+        if (name.starts_with("$")) {
+            name.remove_prefix(1);
         }
-        std::string raw;
-        std::string natural;
-        if (d->size <= 8) {
-            const std::uint64_t v = *regs->get(*d);
-            raw = hex(v);
-            switch (d->kind) {
-                case xproc::RegisterKind::code_pointer:
-                    natural = format_address(v, labeler());
-                    break;
-                case xproc::RegisterKind::data_pointer:
-                    natural = hex(v);
-                    break;
-                case xproc::RegisterKind::flags:
-                    natural = eflags_text(v);
-                    break;
-                case xproc::RegisterKind::segment:
-                    natural = std::to_string(v);
-                    break;
-                default:
-                    natural = std::to_string(sign_extend(v, d->size));
-                    break;
+        if (view.exists(name)) {
+            show(std::string(name));
+        } else if (const auto group = view.group(name)) {
+            for (const auto& n : *group) {
+                show(n);
             }
-        } else if (d->kind == xproc::RegisterKind::x87) {
-            long double ld = 0;
-            std::memcpy(&ld, bytes.data(), 10);
-            char buf[64];
-            std::snprintf(buf, sizeof buf, "%.19Lg", ld);
-            std::uint64_t lo = 0;
-            std::uint16_t hi = 0;
-            std::memcpy(&lo, bytes.data(), 8);
-            std::memcpy(&hi, bytes.data() + 8, 2);
-            char rawbuf[48];
-            std::snprintf(rawbuf, sizeof rawbuf, "(raw 0x%04x%016" PRIx64 ")", hi, lo);
-            raw = buf;
-            natural = rawbuf;
         } else {
-            // 16-byte vector: gdb prints the union; we print the 128-bit value and its two halves.
-            std::uint64_t lo = 0;
-            std::uint64_t hi = 0;
-            std::memcpy(&lo, bytes.data(), 8);
-            std::memcpy(&hi, bytes.data() + 8, 8);
-            char buf[96];
-            std::snprintf(buf, sizeof buf, "{v2_int64 = {0x%" PRIx64 ", 0x%" PRIx64 "}}", lo, hi);
-            raw = buf;
-        }
-        if (natural.empty()) {
-            std::printf("%-15s%s\n", std::string(d->name).c_str(), raw.c_str());
-        } else {
-            std::printf("%-15s%-19s %s\n", std::string(d->name).c_str(), raw.c_str(), natural.c_str());
+            return error("Invalid register `" + std::string(name) + "'");
         }
     }
     return true;
@@ -1411,25 +1398,54 @@ std::expected<Value, std::string> Session::register_value(std::string_view name)
         v.is_unsigned = true;
         return v;
     }
-    // Value history: $ (last), $N.
-    if (name.empty() || std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    // The value history: $ and $N count from the first value, $$ and $$N back from the last.
+    const bool back = name.starts_with("$");
+    const std::string_view digits = back ? name.substr(1) : name;
+    if (std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        std::size_t n = back && digits.empty() ? 1 : 0;
+        if (!digits.empty()) {
+            auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+            if (ec != std::errc{}) {
+                n = ~std::size_t{0};
+            }
+        }
+        return history_value(n, back, std::string(digits.empty() && back ? "1" : digits));
+    }
+    if (is_register_name(name)) {
+        return register_as_value(name);
+    }
+    return convenience_value(name);
+}
+
+std::expected<Value, std::string> Session::history_value(std::size_t n, bool back, const std::string& text) {
+    // gdb's access_value_history: "$" is $$0 and $0, the last value.
+    if (n == 0) {
         if (m_history.empty()) {
-            return std::unexpected(std::string("History is empty."));
+            return std::unexpected(std::string("The history is empty."));
         }
-        const std::size_t n = name.empty() ? m_history.size() : std::stoul(std::string(name));
-        if (n == 0 || n > m_history.size()) {
-            return std::unexpected("History has not yet reached $" + std::string(name) + ".");
+        return m_history.back();
+    }
+    if (back) {
+        if (n >= m_history.size()) {
+            return std::unexpected("History does not go back to $$" + text + ".");
         }
-        return m_history[n - 1];
+        return m_history[m_history.size() - 1 - n];
     }
-    if (const auto* desc = xproc::find_register(name); desc != nullptr) {
-        return register_as_value(*desc);
+    if (n > m_history.size()) {
+        return std::unexpected("History has not yet reached $" + text + ".");
     }
+    return m_history[n - 1];
+}
+
+std::expected<Value, std::string> Session::convenience_value(std::string_view name) {
     if (auto it = m_convenience.find(name); it != m_convenience.end()) {
         return it->second;
     }
-    // gdb: an unset convenience variable is void; an expression cannot use it.
-    return std::unexpected("$" + std::string(name) + " is void (not a register and never set).");
+    // gdb: an unset convenience variable is void: print shows "void", nothing else takes it.
+    Value v;
+    v.kind = Value::Kind::void_value;
+    v.text = std::string(name);
+    return v;
 }
 
 bool Session::set_dollar(std::string_view args) {
@@ -1438,11 +1454,15 @@ bool Session::set_dollar(std::string_view args) {
         return error("set $NAME = VALUE: missing '='.");
     }
     const std::string_view name = trim(args.substr(1, eq - 1));
-    auto value = eval(args.substr(eq + 1));
+    const auto* desc = xproc::find_register(name);
+    if (desc == nullptr && is_register_name(name)) {
+        return error("$" + std::string(name) + ": xpeek cannot set this register.");
+    }
+    // A convenience variable takes any value ($xmm0 too); a register a number.
+    auto value = desc == nullptr ? evaluate_any(args.substr(eq + 1), *this) : eval(args.substr(eq + 1));
     if (!value) {
         return error(value.error());
     }
-    const auto* desc = xproc::find_register(name);
     if (desc == nullptr) {
         m_convenience[std::string(name)] = *value;
         return true;
@@ -1476,97 +1496,127 @@ bool Session::cmd_print(std::string_view args) {
     if (args.starts_with("/")) {
         std::string_view rest = args.substr(1);
         const std::string_view f = next_word(rest);
-        if (f.size() != 1 || std::string_view("xduotcaz").find(f[0]) == std::string_view::npos) {
+        if (f.size() != 1 || std::string_view("xduotcazf").find(f[0]) == std::string_view::npos) {
             return error("Undefined output format \"" + std::string(f) + "\".");
         }
         fmt = f[0];
         args = rest;
     }
-    if (args.empty()) {
-        if (m_history.empty()) {
-            return error("History is empty.");
-        }
-        args = "$";
-    }
-    // A register alone prints with its gdb type: (void (*)()) for $pc, (void *) for $sp...
-    const xproc::RegisterDesc* desc = nullptr;
-    if (args.size() > 1 && args.front() == '$') {
-        desc = xproc::find_register(args.substr(1));
-    }
-    auto value = eval(args);
+    // print alone shows the last value again (and records it again, as gdb does).
+    auto value = args.empty() ? history_value(0, false, "") : evaluate_any(args, *this);
     if (!value) {
         return error(value.error());
     }
+    auto text = format_value(*value, fmt);
+    if (!text) {
+        return error(text.error());
+    }
     m_history.push_back(*value);
-    const std::string number = "$" + std::to_string(m_history.size()) + " = ";
-    const Value& v = *value;
-    const std::uint64_t bits = v.as_address();
+    std::printf("$%zu = %s\n", m_history.size(), text->c_str());
+    return true;
+}
+
+std::expected<std::string, std::string> Session::format_value(const Value& v, char fmt) {
+    const Labeler lab = labeler();
+    if (v.kind == Value::Kind::void_value) {
+        return std::string("void");
+    }
+    if (v.kind == Value::Kind::string) {
+        return "\"" + v.text + "\"";
+    }
+    if (v.kind == Value::Kind::raw) {
+        if (v.type == Value::Type::vec128 || v.type == Value::Type::vec256) {
+            if (!vector_format_supported(fmt)) {
+                return std::unexpected(
+                    "print/" + std::string(1, fmt) +
+                    " of a vector register: xpeek prints vectors in formats x z o t d u only.");
+            }
+            return format_vector(v.bytes,
+                                 v.type == Value::Type::vec128 ? VectorUnion::vec128 : VectorUnion::vec256,
+                                 fmt, m_print);
+        }
+        if (v.type == Value::Type::i387_ext && (fmt == 0 || fmt == 'f')) {
+            return format_i387_ext(v.bytes);
+        }
+        if (fmt == 0 || std::string_view("xzotdu").find(fmt) != std::string_view::npos) {
+            // x z o t d u print the raw bits; uint128 prints unsigned by default.
+            return format_integer_bytes(v.bytes, fmt, false);
+        }
+        // c and a convert the value (an x87 value is a number), as gdb does.
+        long double ld = 0;
+        std::memcpy(&ld, v.bytes.data(), std::min<std::size_t>(v.bytes.size(), 10));
+        const auto n = static_cast<std::int64_t>(ld);
+        return fmt == 'c' ? format_char(n) : format_address(static_cast<std::uint64_t>(n), lab);
+    }
     const unsigned size = v.size == 0 ? 8 : v.size;
     const std::uint64_t mask = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
-    std::string text;
+    std::uint64_t bits = v.as_address() & mask;
+    if (v.kind == Value::Kind::floating) {
+        if (fmt == 0 || fmt == 'f') {
+            return size == 4 ? format_float(static_cast<float>(v.floating)) : format_double(v.floating);
+        }
+        if (fmt == 'c' || fmt == 'a') {
+            const auto n = static_cast<std::int64_t>(v.floating);
+            return fmt == 'c' ? format_char(n) : format_address(static_cast<std::uint64_t>(n), lab);
+        }
+        // x z o t d u print a floating value's bits (gdb 8.1 and later): 1.5 is 0x3ff8000000000000.
+        if (size == 4) {
+            const auto f = static_cast<float>(v.floating);
+            std::uint32_t u = 0;
+            std::memcpy(&u, &f, sizeof u);
+            bits = u;
+        } else {
+            std::memcpy(&bits, &v.floating, sizeof bits);
+        }
+    }
+    std::byte raw[8];
+    for (unsigned i = 0; i < 8; ++i) {
+        raw[i] = static_cast<std::byte>((bits >> (8 * i)) & 0xff);
+    }
+    const std::span<const std::byte> bytes(raw, std::min(size, 8u));
     switch (fmt) {
         case 'x':
-            text = v.kind == Value::Kind::floating ? hex(static_cast<std::uint64_t>(v.floating))
-                                                   : hex(bits & mask);
-            break;
-        case 'z': {
-            char buf[40];
-            std::snprintf(buf, sizeof buf, "0x%0*" PRIx64, static_cast<int>(size * 2), bits & mask);
-            text = buf;
-            break;
-        }
-        case 'o': {
-            char buf[40];
-            std::snprintf(buf, sizeof buf, "0%" PRIo64, bits & mask);
-            text = (bits & mask) == 0 ? "0" : buf;
-            break;
-        }
-        case 't': {
-            std::uint64_t x = bits & mask;
-            if (x == 0) {
-                text = "0";
-            }
-            while (x != 0) {
-                text.insert(text.begin(), static_cast<char>('0' + (x & 1)));
-                x >>= 1;
-            }
-            break;
-        }
+        case 'z':
+        case 'o':
+        case 't':
         case 'd':
-            text = std::to_string(sign_extend(bits, size));
-            break;
         case 'u':
-            text = std::to_string(bits & mask);
-            break;
+            return format_integer_bytes(bytes, fmt, false);
         case 'c':
-            text = format_char(sign_extend(bits, 1));
-            break;
+            return format_char(sign_extend(bits, 1));
         case 'a':
-            text = format_address(bits, labeler());
+            return format_address(bits, lab);
+        case 'f':
+            // An integer the size of a float or a double is read as one (gdb's
+            // float_type_from_length); other sizes print as integers.
+            if (size == 4) {
+                float f = 0;
+                std::memcpy(&f, raw, sizeof f);
+                return format_float(f);
+            }
+            if (size == 8) {
+                double d = 0;
+                std::memcpy(&d, raw, sizeof d);
+                return format_double(d);
+            }
             break;
         default:
-            if (desc != nullptr && desc->kind == xproc::RegisterKind::code_pointer) {
-                text = "(void (*)()) " + format_address(bits, labeler());
-            } else if (desc != nullptr && desc->kind == xproc::RegisterKind::data_pointer) {
-                text = "(void *) " + hex(bits);
-            } else if (desc != nullptr && desc->kind == xproc::RegisterKind::flags) {
-                text = eflags_text(bits);
-            } else if (v.kind == Value::Kind::floating) {
-                text = format_double(v.floating);
-            } else if (v.kind == Value::Kind::string) {
-                text = "\"" + v.text + "\"";
-            } else if (v.kind == Value::Kind::address) {
-                const std::string l = label(bits);
-                text = "(void *) " + hex(bits) + (l.empty() ? "" : " " + l);
-            } else if (v.is_unsigned) {
-                text = std::to_string(bits & mask);
-            } else {
-                text = std::to_string(sign_extend(bits, size));
-            }
             break;
     }
-    std::printf("%s%s\n", number.c_str(), text.c_str());
-    return true;
+    switch (v.type) {
+        case Value::Type::code_pointer:
+            return "(void (*)()) " + format_address(bits, lab);
+        case Value::Type::eflags:
+            return format_eflags(bits);
+        case Value::Type::mxcsr:
+            return format_mxcsr(bits);
+        default:
+            break;
+    }
+    if (v.kind == Value::Kind::address) {
+        return "(void *) " + format_address(bits, lab);
+    }
+    return v.is_unsigned ? std::to_string(bits) : std::to_string(sign_extend(bits, size));
 }
 
 }  // namespace xpeek

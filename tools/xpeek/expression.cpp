@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 namespace xpeek {
@@ -84,8 +85,8 @@ constexpr CType C_TYPES[] = {
 
 class Parser {
   public:
-    Parser(std::string_view text, Scope& scope, bool stop_at_comma)
-        : m_text(text), m_scope(scope), m_stop_at_comma(stop_at_comma) {}
+    Parser(std::string_view text, Scope& scope, bool stop_at_comma, bool allow_any = false)
+        : m_text(text), m_scope(scope), m_stop_at_comma(stop_at_comma), m_allow_any(allow_any) {}
 
     Expected parse_all() {
         skip_spaces();
@@ -99,6 +100,13 @@ class Parser {
         skip_spaces();
         if (!at_end()) {
             return syntax_error();
+        }
+        if (!m_allow_any && v->kind == Value::Kind::void_value) {
+            // Only print shows a void; x, find, break... need a number.
+            return std::unexpected("$" + v->text + " is void (not a register and never set).");
+        }
+        if (!m_allow_any && v->kind == Value::Kind::raw) {
+            return scalar(*v, "Value can't be converted to integer.");
         }
         return v;
     }
@@ -117,6 +125,24 @@ class Parser {
     std::unexpected<std::string> syntax_error() const {
         std::string rest(m_text.substr(std::min(m_pos, m_text.size())));
         return std::unexpected("A syntax error in expression, near `" + rest + "'.");
+    }
+
+    /// `v` as an operand of arithmetic: an x87 register becomes its value (as a double), a
+    /// vector or a void is an error with `message`.
+    static Expected scalar(const Value& v, const char* message) {
+        if (v.kind == Value::Kind::raw && v.type == Value::Type::i387_ext && v.bytes.size() >= 10) {
+            long double ld = 0;
+            std::memcpy(&ld, v.bytes.data(), 10);
+            Value r;
+            r.kind = Value::Kind::floating;
+            r.floating = static_cast<double>(ld);
+            r.size = 8;
+            return r;
+        }
+        if (v.kind == Value::Kind::raw || v.kind == Value::Kind::void_value) {
+            return std::unexpected(std::string(message));
+        }
+        return v;
     }
 
     /// Binary operator at the cursor and its precedence (higher binds tighter), or 0.
@@ -171,7 +197,17 @@ class Parser {
             if (!rhs) {
                 return rhs;
             }
-            auto r = apply(op, *lhs, *rhs);
+            static constexpr const char* NOT_A_NUMBER =
+                "Argument to arithmetic operation not a number or boolean.";
+            auto a = scalar(*lhs, NOT_A_NUMBER);
+            if (!a) {
+                return a;
+            }
+            auto b = scalar(*rhs, NOT_A_NUMBER);
+            if (!b) {
+                return b;
+            }
+            auto r = apply(op, *a, *b);
             if (!r) {
                 return r;
             }
@@ -271,7 +307,11 @@ class Parser {
         const char c = peek();
         if (c == '-' || c == '+' || c == '~') {
             ++m_pos;
-            auto v = parse_unary();
+            auto operand = parse_unary();
+            if (!operand) {
+                return operand;
+            }
+            auto v = scalar(*operand, "Argument to arithmetic operation not a number or boolean.");
             if (!v) {
                 return v;
             }
@@ -325,7 +365,11 @@ class Parser {
             if (close != std::string_view::npos) {
                 if (const auto type = find_ctype(m_text.substr(m_pos + 1, close - m_pos - 1))) {
                     m_pos = close + 1;
-                    auto v = parse_unary();
+                    auto operand = parse_unary();
+                    if (!operand) {
+                        return operand;
+                    }
+                    auto v = scalar(*operand, "Invalid cast.");
                     if (!v) {
                         return v;
                     }
@@ -359,6 +403,14 @@ class Parser {
         }
         if (c == '$') {
             ++m_pos;
+            if (peek() == '$') {
+                // $$ and $$N: the value history counted back from the last value.
+                const std::size_t start = m_pos++;
+                while (std::isdigit(static_cast<unsigned char>(peek())) != 0) {
+                    ++m_pos;
+                }
+                return m_scope.register_value(m_text.substr(start, m_pos - start));
+            }
             const std::size_t start = m_pos;
             while (m_pos < m_text.size() && is_ident_char(m_text[m_pos]) && m_text[m_pos] != '.') {
                 ++m_pos;
@@ -518,6 +570,7 @@ class Parser {
     std::size_t m_pos = 0;
     Scope& m_scope;
     bool m_stop_at_comma;
+    bool m_allow_any;
 };
 
 }  // namespace
@@ -664,6 +717,11 @@ std::optional<int> parse_char_escape(std::string_view& text) {
 
 std::expected<Value, std::string> evaluate(std::string_view text, Scope& scope) {
     Parser p(text, scope, false);
+    return p.parse_all();
+}
+
+std::expected<Value, std::string> evaluate_any(std::string_view text, Scope& scope) {
+    Parser p(text, scope, false, true);
     return p.parse_all();
 }
 

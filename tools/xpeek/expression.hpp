@@ -17,19 +17,41 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace xpeek {
 
 /// A value with the C type gdb would give it (what `find` needs to size a pattern).
 struct Value {
-    enum class Kind : std::uint8_t { integer, floating, string, address };
+    enum class Kind : std::uint8_t {
+        integer,
+        floating,
+        string,
+        address,
+        raw,         ///< register bytes printed by `type` (x87 st, xmm, ymm, ymm0h); see `bytes`
+        void_value,  ///< an unset convenience variable: prints "void", no arithmetic
+    };
+    /// gdb types that print their own way; `print` keeps them through the value history
+    /// ($1, $, $$2) and pointer arithmetic keeps a code pointer a code pointer.
+    enum class Type : std::uint8_t {
+        plain,
+        code_pointer,  ///< `void (*)()` ($pc): "(void (*)()) 0x... <sym+off>"
+        eflags,        ///< "[ PF ZF IF ]"
+        mxcsr,         ///< "[ IM DM ZM OM UM PM ]"
+        i387_ext,      ///< Kind::raw, 10 bytes
+        vec128,        ///< Kind::raw, 16 bytes: xmm
+        vec256,        ///< Kind::raw, 32 bytes: ymm
+        uint128,       ///< Kind::raw, 16 bytes: ymm0h...
+    };
     Kind kind = Kind::integer;
+    Type type = Type::plain;
     std::int64_t integer = 0;  ///< integer and address values (addresses as unsigned bits)
     double floating = 0;
-    std::string text;   ///< string literal bytes, no NUL
+    std::string text;   ///< string literal bytes, no NUL; for a void, the variable's name
     unsigned size = 4;  ///< bytes of the C type: char 1, int 4, long 8, double 8, address 8
     bool is_unsigned = false;
-    unsigned pointee = 1;  ///< address values: bytes per element for + and - ((int *)p + 1 is p + 4)
+    unsigned pointee = 1;          ///< address values: bytes per element for + and - ((int *)p + 1 is p + 4)
+    std::vector<std::byte> bytes;  ///< Kind::raw: the register's bytes, little-endian
 
     std::uint64_t as_address() const noexcept {
         return kind == Kind::floating ? static_cast<std::uint64_t>(static_cast<std::int64_t>(floating))
@@ -60,12 +82,18 @@ class Scope {
     /// Runtime address of a symbol, or nullopt when no module defines it.
     virtual std::optional<std::uint64_t> symbol_address(std::string_view name) = 0;
     /// $name (without the '$'): a register or convenience variable, or an error message.
+    /// The value history comes here too: "" for $, "N" for $N, "$" for $$, "$N" for $$N.
     virtual std::expected<Value, std::string> register_value(std::string_view name) = 0;
 };
 
 /// Evaluates `text` completely; the error is a gdb-style one-line message
 /// ("No symbol \"foo\" in current context.", "A syntax error in expression, near `)'.").
+/// The result is a number, an address or a string: a vector register or a void value is an
+/// error ("Value can't be converted to integer."), an x87 register becomes a double.
 std::expected<Value, std::string> evaluate(std::string_view text, Scope& scope);
+
+/// As `evaluate`, for `print`: the result may also be a register value of Kind::raw or a void.
+std::expected<Value, std::string> evaluate_any(std::string_view text, Scope& scope);
 
 /// Evaluates the longest prefix of `text` that is an expression, stopping at a top-level
 /// ',' (gdb's parse_to_comma_and_eval); `text` is advanced past what was used.

@@ -225,6 +225,7 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     bool last_ok = true;
+    session.set_from_tty(!batch);  // gdb runs -ex commands with from_tty = !batch_flag
     for (const std::string& c : commands) {
         last_ok = session.execute(c);
         if (xpeek::g_terminate != 0) {
@@ -240,6 +241,7 @@ int main(int argc, char** argv) {
         return last_ok ? EXIT_SUCCESS : EXIT_FAILURE;
     }
     // Interactive, as gdb: the status does not depend on the commands typed.
+    session.set_from_tty(true);
     xpeek::run_interactive(session, quiet);
     if (xpeek::g_terminate != 0) {
         return terminate_session(session);

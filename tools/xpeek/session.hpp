@@ -95,6 +95,10 @@ class Session final : public Scope {
     /// The command an empty line repeats in interactive mode (gdb: `x` continues).
     std::string repeat_line() const { return m_repeat; }
     bool quit_requested() const noexcept { return m_quit; }
+    /// gdb's from_tty: true for commands typed (or read from stdin), false for -ex commands
+    /// with -batch and for `source` files. Only a few messages depend on it
+    /// ("(More stack frames follow...)").
+    void set_from_tty(bool from_tty) noexcept { m_from_tty = from_tty; }
 
     // Scope
     std::optional<std::uint64_t> symbol_address(std::string_view name) override;
@@ -109,6 +113,7 @@ class Session final : public Scope {
     bool cmd_help(std::string_view args);
     bool cmd_quit(std::string_view args);
     bool cmd_source(std::string_view args);
+    bool cmd_echo(std::string_view args);
     bool cmd_print(std::string_view args);
 
     // ptrace control (control.cpp)
@@ -156,6 +161,8 @@ class Session final : public Scope {
     bool info_registers(std::string_view args, bool all);
     bool info_threads(std::string_view args);
     bool info_breakpoints(std::string_view args);
+    bool info_watchpoints(std::string_view args);
+    bool list_breakpoints(std::string_view args, bool watchpoints_only);
 
     // control.cpp
     struct UserBreakpoint {
@@ -189,7 +196,14 @@ class Session final : public Scope {
     bool add_watchpoint(std::string_view args, int type);
     std::optional<std::uint64_t> breakpoint_address(std::string_view location, std::string& err);
     const UserBreakpoint* user_breakpoint_of(int lib_id) const;
-    std::expected<Value, std::string> register_as_value(const xproc::RegisterDesc& desc);
+    /// $NAME for a register name (is_register_name): its value as gdb types it; a name this
+    /// CPU lacks (ymm0 without AVX) is a convenience variable.
+    std::expected<Value, std::string> register_as_value(std::string_view name);
+    /// Value number `n` of the history ($N), or `n` back from the last ($$N, `back`); 0 is the
+    /// last. `text` is N as written, for the error.
+    std::expected<Value, std::string> history_value(std::size_t n, bool back, const std::string& text);
+    /// $NAME for a convenience variable: its value, or a void when never set.
+    std::expected<Value, std::string> convenience_value(std::string_view name);
 
     std::unique_ptr<xproc::Attachment> m_att;
     std::optional<xproc::Unwinder> m_unwinder;
@@ -201,6 +215,9 @@ class Session final : public Scope {
     std::map<std::string, Value, std::less<>> m_convenience;  ///< set $name = value
     bool m_was_stopped_at_attach = false;
     bool set_dollar(std::string_view args);
+    /// A value as `print[/FMT]` shows it (FMT 0: its natural format); an error for a format
+    /// xpeek does not support on that value.
+    std::expected<std::string, std::string> format_value(const Value& v, char fmt);
 
     pid_t m_pid = 0;
     std::optional<xproc::RemoteMemory> m_memory;
@@ -218,6 +235,7 @@ class Session final : public Scope {
 
     std::string m_repeat;
     bool m_quit = false;
+    bool m_from_tty = true;
 };
 
 }  // namespace xpeek
