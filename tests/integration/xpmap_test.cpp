@@ -839,7 +839,12 @@ TEST(XpmapErrors, process_exiting_while_read_is_never_a_partial_table) {
         const RunResult r = run_tool(xpmap(), {"-x", pid});
         killer.join();
         const auto lines = lines_of(r.out);
-        if (r.exit_code == 0) {
+        if (r.exit_code == 0 && !lines.empty() && lines[0].find("<defunct>") != std::string::npos) {
+            // Killed before xpmap looked, not yet reaped: a zombie has no mappings, and pmap
+            // prints its empty table with status 0 as well (seen under ASan, slower to start).
+            EXPECT_EQ(lines.size(), 4u) << r.out;
+            EXPECT_EQ(lines.back().rfind("total kB", 0), 0u);
+        } else if (r.exit_code == 0) {
             ASSERT_EQ(lines.size(), rows + 4)
                 << "delay " << delay_ms;  // header, heading, rows, 2 footer lines
             EXPECT_EQ(lines.back().rfind("total kB", 0), 0u);
