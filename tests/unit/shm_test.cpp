@@ -267,8 +267,9 @@ TEST(SharedMemory, stale_temporary_names_of_dead_creators_are_removed_and_no_oth
     const auto was_removed = [&](const std::string& n) {
         return std::find(removed.begin(), removed.end(), n) != removed.end();
     };
-    EXPECT_TRUE(was_removed(old_dead));
-    EXPECT_FALSE(shm_exists(old_dead));
+    // Another test process creating a ring meanwhile may have swept it first (ctest -j):
+    // what counts is that it is gone.
+    EXPECT_FALSE(shm_exists(old_dead)) << (was_removed(old_dead) ? "removed by us" : "not in our list");
     for (const std::string& kept : {young_dead, old_alive, unrelated.str(), old_dead_foreign}) {
         EXPECT_FALSE(was_removed(kept)) << kept;
         EXPECT_TRUE(shm_exists(kept)) << kept;
