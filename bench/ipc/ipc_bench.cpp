@@ -1014,6 +1014,36 @@ void rtt_stats(std::vector<std::int64_t>& samples, SideResult& out) {
 
 constexpr std::uint64_t MIN_SAMPLES_BEFORE_CUTOFF = 1000;
 
+/// Side A's timing loop of every ping-pong: `round_trip(i)` makes round trip i and returns
+/// false when it failed (having said why). The warm-up trips are untimed; the timed ones stop
+/// after --max-ping-seconds once there are MIN_SAMPLES_BEFORE_CUTOFF of them. Sets the count
+/// and the RTT statistics; returns the trips made, nullopt on failure.
+template <class RoundTrip>
+std::optional<std::uint64_t> time_round_trips(Worker& w, const Options& o, RoundTrip&& round_trip) {
+    std::vector<std::int64_t> samples;
+    samples.reserve(o.round_trips);
+    const std::uint64_t total = o.warmup_round_trips + o.round_trips;
+    const std::int64_t cutoff = now_ns() + static_cast<std::int64_t>(o.ping_pong_max_seconds * 1e9);
+    std::uint64_t i = 0;
+    for (; i < total; ++i) {
+        const std::int64_t t0 = now_ns();
+        if (!round_trip(i)) [[unlikely]] {
+            return std::nullopt;
+        }
+        const std::int64_t t1 = now_ns();
+        if (i >= o.warmup_round_trips) {
+            samples.push_back(t1 - t0);
+            if (t1 > cutoff && samples.size() >= MIN_SAMPLES_BEFORE_CUTOFF) [[unlikely]] {
+                ++i;
+                break;
+            }
+        }
+    }
+    w.out->count = i;
+    rtt_stats(samples, *w.out);
+    return i;
+}
+
 /// Ping-pong, side A: hello round trip, then warm-up and timed round trips, then stop.
 template <class Link>
 bool ping(Worker& w, Link& link, const Options& o, std::size_t size) {
@@ -1030,13 +1060,7 @@ bool ping(Worker& w, Link& link, const Options& o, std::size_t size) {
     if (!w.ready_and_wait()) {
         return false;
     }
-    std::vector<std::int64_t> samples;
-    samples.reserve(o.round_trips);
-    const std::uint64_t total = o.warmup_round_trips + o.round_trips;
-    const std::int64_t cutoff = now_ns() + static_cast<std::int64_t>(o.ping_pong_max_seconds * 1e9);
-    std::uint64_t i = 0;
-    for (; i < total; ++i) {
-        const std::int64_t t0 = now_ns();
+    const auto trips = time_round_trips(w, o, [&](std::uint64_t i) {
         if (!link.send(size, [&](std::byte* d) { m.write(d, i, i); })) [[unlikely]] {
             return false;
         }
@@ -1048,26 +1072,14 @@ bool ping(Worker& w, Link& link, const Options& o, std::size_t size) {
             })) [[unlikely]] {
             return false;
         }
-        const std::int64_t t1 = now_ns();
         if (!ok || got != 1) [[unlikely]] {
             ++w.out->errors;
             return w.fail("round trip " + std::to_string(i) + ": the reply was not message " +
                           std::to_string(i));
         }
-        if (i >= o.warmup_round_trips) {
-            samples.push_back(t1 - t0);
-            if (t1 > cutoff && samples.size() >= MIN_SAMPLES_BEFORE_CUTOFF) [[unlikely]] {
-                ++i;
-                break;
-            }
-        }
-    }
-    if (!link.send(size, [&](std::byte* d) { m.write(d, STOP, i); })) {
-        return false;
-    }
-    w.out->count = i;
-    rtt_stats(samples, *w.out);
-    return true;
+        return true;
+    });
+    return trips && link.send(size, [&](std::byte* d) { m.write(d, STOP, *trips); });
 }
 
 /// Ping-pong, side B: echoes every message back as it is, checking its sequence number.
@@ -1205,14 +1217,8 @@ bool atomic_ping(Worker& w, const Options& o, PingLine* line) {
         return false;
     }
     std::atomic_ref<std::uint64_t> value(line->value);
-    std::vector<std::int64_t> samples;
-    samples.reserve(o.round_trips);
-    const std::uint64_t total = o.warmup_round_trips + o.round_trips;
-    const std::int64_t cutoff = now_ns() + static_cast<std::int64_t>(o.ping_pong_max_seconds * 1e9);
-    std::uint64_t i = 0;
-    for (; i < total; ++i) {
+    const auto trips = time_round_trips(w, o, [&](std::uint64_t i) {
         const std::uint64_t mine = 2 * i + 1;
-        const std::int64_t t0 = now_ns();
         // release: pairs with B's acquire load; acquire below pairs with B's release store.
         value.store(mine, std::memory_order_release);
         std::uint64_t seen;
@@ -1224,18 +1230,12 @@ bool atomic_ping(Worker& w, const Options& o, PingLine* line) {
             }
             cpu_relax();
         }
-        const std::int64_t t1 = now_ns();
-        if (i >= o.warmup_round_trips) {
-            samples.push_back(t1 - t0);
-            if (t1 > cutoff && samples.size() >= MIN_SAMPLES_BEFORE_CUTOFF) [[unlikely]] {
-                ++i;
-                break;
-            }
-        }
+        return true;
+    });
+    if (!trips) {
+        return false;
     }
     value.store(STOP, std::memory_order_release);  // release: pairs with B's acquire load
-    w.out->count = i;
-    rtt_stats(samples, *w.out);
     return true;
 }
 
@@ -1316,31 +1316,18 @@ bool line_ping(Worker& w, const Options& o, PingArrays* arrays) {
     if (!w.ready_and_wait()) {
         return false;
     }
-    std::vector<std::int64_t> samples;
-    samples.reserve(o.round_trips);
-    const std::uint64_t total = o.warmup_round_trips + o.round_trips;
-    const std::int64_t cutoff = now_ns() + static_cast<std::int64_t>(o.ping_pong_max_seconds * 1e9);
-    std::uint64_t i = 0;
-    for (; i < total; ++i) {
-        const std::int64_t t0 = now_ns();
+    const auto trips = time_round_trips(w, o, [&](std::uint64_t i) {
         put_line(arrays->a2b, i, i);
-        const auto answer = take_line(arrays->b2a, i);
-        const std::int64_t t1 = now_ns();
-        if (answer != i) [[unlikely]] {
+        if (take_line(arrays->b2a, i) != i) [[unlikely]] {
             ++w.out->errors;
             return w.fail("line ping-pong: round trip " + std::to_string(i) + " came back wrong");
         }
-        if (i >= o.warmup_round_trips) {
-            samples.push_back(t1 - t0);
-            if (t1 > cutoff && samples.size() >= MIN_SAMPLES_BEFORE_CUTOFF) [[unlikely]] {
-                ++i;
-                break;
-            }
-        }
+        return true;
+    });
+    if (!trips) {
+        return false;
     }
-    put_line(arrays->a2b, i, STOP);
-    w.out->count = i;
-    rtt_stats(samples, *w.out);
+    put_line(arrays->a2b, *trips, STOP);
     return true;
 }
 

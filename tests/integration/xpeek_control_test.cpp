@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "child.hpp"
+#include "stripped_target.hpp"
 #include "xproc/maps.hpp"
 #include "xproc/memory.hpp"
 #include "xproc/tracer.hpp"
@@ -36,11 +37,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using xproc::test::Child;
 using xproc::test::run;
 using xproc::test::RunResult;
 using xproc::test::state_of;
-using xproc::test::target_path;
+using xproc::test::StrippedTarget;
 using xproc::test::tool_path;
 using xproc::test::tracer_of;
 
@@ -63,43 +63,6 @@ std::size_t count_of(const std::string& text, const std::string& what) {
     }
     return n;
 }
-
-/// A target from tests/targets/, run from a copy without debug information (gdb then sees
-/// what xpeek sees: no source lines, no arguments, no inlined frames).
-class StrippedTarget {
-  public:
-    StrippedTarget(const std::string& name, std::vector<std::string> args) {
-        m_dir = fs::temp_directory_path() /
-                ("xpeek-ctl-" + std::to_string(getpid()) + "-" + std::to_string(s_serial++));
-        fs::create_directories(m_dir);
-        m_exe = (m_dir / name).string();
-        const RunResult strip = run({"objcopy", "--strip-debug", target_path(name), m_exe});
-        EXPECT_EQ(strip.exit_code, 0) << strip.err;
-        std::vector<std::string> argv{m_exe};
-        argv.insert(argv.end(), args.begin(), args.end());
-        m_child.start(argv);
-        m_ready = m_child.wait_for_line();
-        EXPECT_TRUE(m_ready);
-    }
-    ~StrippedTarget() {
-        m_child.kill_and_reap();
-        std::error_code ec;
-        fs::remove_all(m_dir, ec);
-    }
-    StrippedTarget(const StrippedTarget&) = delete;
-    StrippedTarget& operator=(const StrippedTarget&) = delete;
-    pid_t pid() const { return m_child.pid(); }
-    const std::string& exe() const { return m_exe; }
-    Child& child() { return m_child; }
-    bool ready() const { return m_ready; }
-
-  private:
-    static inline int s_serial = 0;
-    fs::path m_dir;
-    std::string m_exe;
-    Child m_child;
-    bool m_ready = false;
-};
 
 /// bp_target (see tests/targets/bp_target.c).
 class BpTarget : public StrippedTarget {

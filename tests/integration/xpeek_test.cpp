@@ -29,14 +29,14 @@
 #include <vector>
 
 #include "child.hpp"
+#include "stripped_target.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
-using xproc::test::Child;
 using xproc::test::run;
 using xproc::test::RunResult;
-using xproc::test::target_path;
+using xproc::test::StrippedTarget;
 using xproc::test::tool_path;
 using xproc::test::vanished_pid;
 
@@ -68,18 +68,11 @@ std::string hex(std::uint64_t v) {
 }
 
 /// A running peek_globals, from a copy without debug information.
-class Target {
+class Target : public StrippedTarget {
   public:
-    explicit Target(long big_mib = 1) {
-        m_dir = fs::temp_directory_path() /
-                ("xpeek-test-" + std::to_string(getpid()) + "-" + std::to_string(s_serial++));
-        fs::create_directories(m_dir);
-        const std::string exe = (m_dir / "peek_globals").string();
-        const RunResult strip = run({"objcopy", "--strip-debug", target_path("peek_globals"), exe});
-        EXPECT_EQ(strip.exit_code, 0) << strip.err;
-        const std::string info = (m_dir / "info").string();
-        m_child.start({exe, std::to_string(big_mib), info});
-        EXPECT_TRUE(m_child.wait_for_line());
+    explicit Target(long big_mib = 1) : StrippedTarget("peek_globals") {
+        const std::string info = (dir() / "info").string();
+        start({std::to_string(big_mib), info});
         std::ifstream in(info);
         std::string key;
         while (in >> key) {
@@ -91,19 +84,9 @@ class Target {
             }
         }
     }
-    ~Target() {
-        m_child.kill_and_reap();
-        std::error_code ec;
-        fs::remove_all(m_dir, ec);
-    }
-    Target(const Target&) = delete;
-    Target& operator=(const Target&) = delete;
 
-    pid_t pid() const { return m_child.pid(); }
     std::uint64_t at(const std::string& key) const { return m_info.at(key); }
     std::uint64_t big_size() const { return m_big_size; }
-    fs::path dir() const { return m_dir; }
-    Child& child() { return m_child; }
 
     /// The process state letter from /proc/PID/stat (R, S, T, t, Z...).
     char state() const {
@@ -114,9 +97,6 @@ class Target {
     }
 
   private:
-    static inline int s_serial = 0;
-    fs::path m_dir;
-    Child m_child;
     std::map<std::string, std::uint64_t> m_info;
     std::uint64_t m_big_size = 0;
 };

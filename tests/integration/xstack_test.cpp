@@ -40,15 +40,15 @@
 #include <vector>
 
 #include "child.hpp"
+#include "stripped_target.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
-using xproc::test::Child;
 using xproc::test::run;
 using xproc::test::RunResult;
 using xproc::test::state_of;
-using xproc::test::target_path;
+using xproc::test::StrippedTarget;
 using xproc::test::tool_path;
 using xproc::test::tracer_of;
 using xproc::test::vanished_pid;
@@ -96,44 +96,17 @@ const std::vector<std::string> VARIANTS = {"stack_target", "stack_target_nofp", 
 
 /// A running stack_target variant, from a copy without debug information (gdb would otherwise
 /// name frames from DWARF and add inlined frames; xstack and eu-stack without -i do neither).
-class StackTarget {
+class StackTarget : public StrippedTarget {
   public:
-    explicit StackTarget(const std::string& variant = "stack_target", int threads = 8) {
-        m_dir = fs::temp_directory_path() /
-                ("xstack-test-" + std::to_string(getpid()) + "-" + std::to_string(s_serial++));
-        fs::create_directories(m_dir);
-        m_exe = (m_dir / variant).string();
-        const RunResult strip = run({"objcopy", "--strip-debug", target_path(variant), m_exe});
-        EXPECT_EQ(strip.exit_code, 0) << strip.err;
-        m_child.start({m_exe, "--threads", std::to_string(threads)});
-        m_ready = m_child.wait_for_line();
-        EXPECT_TRUE(m_ready) << variant << " did not print ready";
+    explicit StackTarget(const std::string& variant = "stack_target", int threads = 8)
+        : StrippedTarget(variant, {"--threads", std::to_string(threads)}) {
         // The main thread prints "ready" before it reaches main_idle → pause(): wait until it
         // sleeps in pause (x86-64 system call 34), so that every tool sees the same stacks.
-        if (m_ready) {
+        if (ready()) {
             (void)wait_in_syscall(pid(), 34);
         }
     }
-    ~StackTarget() {
-        m_child.kill_and_reap();
-        std::error_code ec;
-        fs::remove_all(m_dir, ec);
-    }
-    StackTarget(const StackTarget&) = delete;
-    StackTarget& operator=(const StackTarget&) = delete;
-
-    pid_t pid() const { return m_child.pid(); }
     std::string spid() const { return std::to_string(pid()); }
-    const std::string& exe() const { return m_exe; }
-    bool ready() const { return m_ready; }
-    Child& child() { return m_child; }
-
-  private:
-    static inline int s_serial = 0;
-    fs::path m_dir;
-    std::string m_exe;
-    Child m_child;
-    bool m_ready = false;
 };
 
 RunResult xstack(const std::vector<std::string>& args) {

@@ -405,18 +405,27 @@ std::optional<xproc::SharedMemory> open_if_queue(const std::string& name) {
     return std::move(*shm);
 }
 
-/// The one-line failure for an error of snapshot_message_queue / check_message_queue.
-[[noreturn]] void queue_failed(const std::string& name, const xproc::Error& e) {
+/// The one-line failures rings and queues share: `what` ("ring", "message queue") `name` is
+/// still being created (layout version 0: removed with `rm_command`), or has a layout version
+/// this xproc does not read (to `verb` with the version that created it). Returns otherwise.
+void fail_if_not_ready_or_other_version(const std::string& what, const std::string& name,
+                                        const xproc::Error& e, const std::string& rm_command,
+                                        const std::string& verb) {
     if (e.errno_value == EAGAIN) {
-        failure("message queue " + name +
-                " is still being created (layout version 0); retry, or if its creator died, remove it with "
-                "`xshm rm " +
-                name + "`");
+        failure(
+            what + " " + name +
+            " is still being created (layout version 0); retry, or if its creator died, remove it with `" +
+            rm_command + " " + name + "`");
     }
     if (e.detail.find("layout version") != std::string::npos) {
-        failure("message queue " + name + ": " + e.detail +
-                "; inspect it with the xproc version that created it");
+        failure(what + " " + name + ": " + e.detail + "; " + verb +
+                " it with the xproc version that created it");
     }
+}
+
+/// The one-line failure for an error of snapshot_message_queue / check_message_queue.
+[[noreturn]] void queue_failed(const std::string& name, const xproc::Error& e) {
+    fail_if_not_ready_or_other_version("message queue", name, e, "xshm rm", "inspect");
     if (e.kind == xproc::ErrorKind::corrupt) {
         failure("message queue " + name + " is corrupt: " + e.detail + "; run `xring check " + name +
                 "` for details");
@@ -525,15 +534,7 @@ int run_check(const std::string& name) {
     auto problems = xproc::check_ring(std::span<const std::byte>(shm->data(), shm->size()));
     if (!problems) {
         const xproc::Error& e = problems.error();
-        if (e.errno_value == EAGAIN) {
-            failure("ring " + name +
-                    " is still being created (layout version 0); retry, or if its creator died, "
-                    "remove it with `xring rm " +
-                    name + "`");
-        }
-        if (e.detail.find("layout version") != std::string::npos) {
-            failure("ring " + name + ": " + e.detail + "; check it with the xproc version that created it");
-        }
+        fail_if_not_ready_or_other_version("ring", name, e, "xring rm", "check");
         failure(name + " is not an xproc ring (" + not_a_ring_reason(e.detail) + ")");
     }
     return report_problems("ring", name, *problems,
