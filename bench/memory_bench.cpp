@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "xproc/maps.hpp"
 #include "xproc/memory.hpp"
 #include "xproc/scan.hpp"
 
@@ -128,23 +129,14 @@ void stop_target(Target& target) {
 
 /// The share of the target's resident anonymous memory in huge pages (smaps_rollup), 0..1.
 double huge_share(pid_t pid) {
-    FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/smaps_rollup").c_str(), "r");
-    if (f == nullptr) {
+    auto rollup = xproc::read_smaps_rollup(pid);
+    if (!rollup || rollup->mappings().empty()) {
         return 0;
     }
-    char line[256];
-    double anon = 0;
-    double huge = 0;
-    while (std::fgets(line, sizeof line, f) != nullptr) {
-        unsigned long long kib = 0;
-        if (std::sscanf(line, "Anonymous: %llu kB", &kib) == 1) {
-            anon = static_cast<double>(kib);
-        } else if (std::sscanf(line, "AnonHugePages: %llu kB", &kib) == 1) {
-            huge = static_cast<double>(kib);
-        }
-    }
-    std::fclose(f);
-    return anon > 0 ? huge / anon : 0;
+    const xproc::SmapsCounters& c = rollup->mappings().front().smaps;
+    return c.anonymous_kb > 0
+               ? static_cast<double>(c.anon_huge_pages_kb) / static_cast<double>(c.anonymous_kb)
+               : 0;
 }
 
 void report(benchmark::State& state, const std::string& name, double bytes, double seconds) {
