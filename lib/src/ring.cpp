@@ -564,6 +564,9 @@ Result<void> format_ring(std::span<std::byte> memory, std::uint64_t capacity, st
     if (kind == RingKind::mpsc) {
         // MPSC tells committed records by a non-zero type: the area must start zeroed.
         std::memset(memory.data() + sizeof(RingHeader), 0, static_cast<std::size_t>(capacity));
+    } else if (kind == RingKind::spsc) {
+        // SPSC keeps the header slot at tail zero; the rest is overwritten before use.
+        std::memset(memory.data() + sizeof(RingHeader), 0, sizeof(RecordHeader));
     }
     header->magic = ring::RING_MAGIC;
     header->header_size = sizeof(RingHeader);
@@ -621,7 +624,19 @@ Result<RingProducer> RingProducer::attach(std::span<std::byte> memory, const Att
         }
         p.m_role = true;
     }
-    if (p.m_kind != RingKind::mpsc) {
+    if (p.m_kind == RingKind::spsc) {
+        // The segment's tail may be one record ahead of the commits (a producer that died
+        // between storing tail and committing): the real end is the first uncommitted
+        // header after head.
+        auto end = p.find_end();
+        if (!end) {
+            return fail(std::move(end.error()));
+        }
+        p.m_tail = *end;
+        p.m_zeroed_to = *end + ring::RING_SPSC_GAP;  // find_end() stopped at an uncommitted header
+        // relaxed: only observers read tail; the consumer polls headers.
+        shared(p.m_header->tail).store(p.m_tail, std::memory_order_relaxed);
+    } else if (p.m_kind != RingKind::mpsc) {
         // The tail may have moved between validation and taking the role (a previous holder
         // that died is no longer writing). acquire: pairs with its release store of tail.
         p.m_tail = shared(p.m_header->tail).load(std::memory_order_acquire);
@@ -670,6 +685,10 @@ RingProducer& RingProducer::operator=(RingProducer&& other) noexcept {
     m_messages = other.m_messages;
     m_bytes = other.m_bytes;
     m_high_water = other.m_high_water;
+    m_zeroed_to = other.m_zeroed_to;
+    m_holding = std::exchange(other.m_holding, false);
+    m_held_pos = other.m_held_pos;
+    m_held_word = other.m_held_word;
     m_wait = other.m_wait;
     m_consumer = std::move(other.m_consumer);
     m_doorbell = std::move(other.m_doorbell);
@@ -680,6 +699,57 @@ RingProducer& RingProducer::operator=(RingProducer&& other) noexcept {
 
 RingProducer::~RingProducer() {
     close();
+}
+
+Result<std::uint64_t> RingProducer::find_end() noexcept {
+    // acquire: pairs with the consumer's release store of head; and with the commits
+    // (release stores of the header words) read below.
+    const std::uint64_t head = shared(m_header->head).load(std::memory_order_acquire);
+    if (head % ring::RING_RECORD_ALIGN != 0) {
+        return fail(corrupt("head " + std::to_string(head) + " is not a multiple of 8"));
+    }
+    m_cached_head = head;
+    std::uint64_t pos = head;
+    while (pos - head <= m_capacity - ring::RING_SPSC_GAP) {
+        const std::uint64_t index = pos & m_mask;
+        const auto rec =
+            std::bit_cast<RecordHeader>(shared(*header_word(m_data, index)).load(std::memory_order_acquire));
+        if (rec.type == static_cast<std::uint16_t>(RecordType::uncommitted)) {
+            return pos;
+        }
+        const std::uint64_t size = ring::record_size(rec.length);
+        const bool known = rec.type == static_cast<std::uint16_t>(RecordType::data) ||
+                           rec.type == static_cast<std::uint16_t>(RecordType::padding) ||
+                           rec.type == static_cast<std::uint16_t>(RecordType::end_of_stream);
+        if (!known || size > m_capacity - index ||
+            (rec.type == static_cast<std::uint16_t>(RecordType::data) && rec.length > m_max_record)) {
+            return fail(corrupt("record at position " + std::to_string(pos) + " (type " +
+                                std::to_string(rec.type) + ", length " + std::to_string(rec.length) +
+                                ") is not a valid committed record; cannot find the end of the ring"));
+        }
+        pos += size;
+    }
+    return fail(corrupt("no free header slot within capacity " + std::to_string(m_capacity) + " after head " +
+                        std::to_string(head) + ": cannot find the end of the ring"));
+}
+
+void RingProducer::zero_ahead() noexcept {
+    // cached head <= head: never past what the consumer has released.
+    const std::uint64_t limit = std::min(m_tail + ZERO_AHEAD, m_cached_head + m_capacity) &
+                                ~std::uint64_t{63};  // whole 64-byte lines
+    std::uint64_t from = std::max(m_zeroed_to, m_tail);
+    if (limit <= from) {
+        return;
+    }
+    m_zeroed_to = limit;
+    // Plain stores: the consumer reads no further than the header slot at tail (zero
+    // already); it reaches these bytes only through a later commit (release) of ours.
+    while (from < limit) {
+        const std::uint64_t index = from & m_mask;
+        const std::uint64_t n = std::min(limit - from, m_capacity - index);
+        std::memset(m_data + index, 0, static_cast<std::size_t>(n));
+        from += n;
+    }
 }
 
 void RingProducer::close() noexcept {
@@ -716,23 +786,34 @@ bool RingProducer::reserve(std::uint64_t size) noexcept {
         // next (acquire fence on its side) also sees this limit.
         shared(m_header->write_limit).store(m_tail + need, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
-    } else if (m_tail - m_cached_head > m_capacity - need) {
-        // Free space is capacity - (tail - head). A head outside [tail - capacity, tail] (a
-        // corrupt or hostile consumer) makes the unsigned difference exceed capacity and
-        // reads as full: we never write outside the area we own.
+    } else if (m_tail - m_cached_head > m_capacity - need - ring::RING_SPSC_GAP) {
+        // Free space is capacity - (tail - head), less the gap: the zeroed header slot
+        // after our last record. A head outside [tail - capacity, tail] (a corrupt or
+        // hostile consumer) makes the unsigned difference exceed capacity and reads as
+        // full: we never write outside the area we own. (need + gap <= capacity: need <
+        // 2 * record_size(max_record) <= capacity, both multiples of 8.)
         // acquire: pairs with the consumer's release store of head in release(); its reads
         // of the records before head are done before we overwrite them.
         m_cached_head = shared(m_header->head).load(std::memory_order_acquire);
-        if (m_tail - m_cached_head > m_capacity || m_tail - m_cached_head > m_capacity - need) {
+        if (m_tail - m_cached_head > m_capacity ||
+            m_tail - m_cached_head > m_capacity - need - ring::RING_SPSC_GAP) {
             return false;
         }
     }
+    m_claim_pos = m_tail;
     if (padding != 0) {
-        const RecordHeader pad{static_cast<std::uint32_t>(to_end - sizeof(RecordHeader)),
-                               static_cast<std::uint16_t>(RecordType::padding), 0};
-        std::memcpy(m_data + index, &pad, sizeof pad);
+        if (m_kind == RingKind::spsc) {
+            // Committed now, like any record (the consumer may skip it at once): the record
+            // itself starts at index 0.
+            commit_spsc(to_end - sizeof(RecordHeader), RecordType::padding);
+            m_claim_pos = m_tail;
+        } else {
+            const RecordHeader pad{static_cast<std::uint32_t>(to_end - sizeof(RecordHeader)),
+                                   static_cast<std::uint16_t>(RecordType::padding), 0};
+            std::memcpy(m_data + index, &pad, sizeof pad);
+            m_claim_pos = m_tail + padding;
+        }
     }
-    m_claim_pos = m_tail + padding;
     return true;
 }
 
@@ -799,8 +880,12 @@ void RingProducer::publish(std::uint64_t length, RecordType type, bool now) noex
         wake_consumer();
         return;
     }
-    std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
-    m_tail = m_claim_pos + ring::record_size(length);
+    if (m_kind == RingKind::spsc) {
+        commit_spsc(length, type);
+    } else {
+        std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
+        m_tail = m_claim_pos + ring::record_size(length);
+    }
     if (now) {
         publish_tail();
     } else {
@@ -810,9 +895,18 @@ void RingProducer::publish(std::uint64_t length, RecordType type, bool now) noex
 
 void RingProducer::publish_tail() noexcept {
     m_unpublished = false;
-    // release: pairs with the consumer's acquire load of tail in available(); the padding,
-    // record headers and payloads written before are visible to it.
-    shared(m_header->tail).store(m_tail, std::memory_order_release);
+    if (m_holding) {
+        m_holding = false;
+        // release: pairs with the consumer's acquire load of the header word; the records
+        // of the batch after this one, committed before, become visible with it.
+        shared(*header_word(m_data, m_held_pos & m_mask)).store(m_held_word, std::memory_order_release);
+    }
+    if (m_kind == RingKind::broadcast) {
+        // release: pairs with the readers' acquire load of tail; the padding, record
+        // headers and payloads written before are visible to them. (SPSC committed each
+        // record's header, and stored tail, in commit_spsc().)
+        shared(m_header->tail).store(m_tail, std::memory_order_release);
+    }
     // relaxed: statistics written only by the producer; readers need no ordering with data.
     shared(m_header->messages).store(m_messages, std::memory_order_relaxed);
     shared(m_header->bytes).store(m_bytes, std::memory_order_relaxed);
@@ -999,7 +1093,8 @@ void RingProducer::abort() noexcept {
         }
         wake_consumer();
     }
-    // SPSC/broadcast: a padding record written by reserve() is not published: tail did not move.
+    // SPSC: a padding record written by reserve() stays committed (tail is past it).
+    // Broadcast: a padding record written by reserve() is not published: tail did not move.
 }
 
 WriteStatus RingProducer::write(std::span<const std::byte> message, Timeout timeout) noexcept {
@@ -1179,11 +1274,11 @@ Result<bool> RingConsumer::refresh_tail(std::uint64_t pos) noexcept {
 }
 
 Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) const noexcept {
-    // Invariants kept by available(): pos and m_cached_tail are 8-aligned, pos < m_cached_tail,
-    // so a whole record header lies before tail and before the end of the area.
+    // Invariants kept by available(): pos is 8-aligned (so a whole record header lies
+    // before the end of the area); MPSC: pos < m_cached_tail, both 8-aligned.
     const std::uint64_t index = pos & m_mask;
     RecordHeader rec;
-    if (m_kind == RingKind::mpsc) {
+    if (m_kind != RingKind::broadcast) {
         // acquire: pairs with the producer's release store of the header word (its commit).
         rec =
             std::bit_cast<RecordHeader>(shared(*header_word(m_data, index)).load(std::memory_order_acquire));
@@ -1195,7 +1290,8 @@ Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) con
     }
     const std::uint64_t size = ring::record_size(rec.length);
     const std::uint64_t to_end = m_capacity - index;
-    const std::uint64_t readable = m_cached_tail - pos;
+    // SPSC: a record ends within capacity of head (the producer never writes further).
+    const std::uint64_t readable = m_kind == RingKind::spsc ? m_head + m_capacity - pos : m_cached_tail - pos;
     auto bad = [&](const char* what) {
         return fail(corrupt_read(std::string(what) + " at position " + std::to_string(pos) + " (type " +
                                  std::to_string(rec.type) + ", length " + std::to_string(rec.length) + ")"));
@@ -1228,7 +1324,8 @@ Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) con
         return bad("record crossing the end of the data area");
     }
     if (size > readable) {
-        return bad("record extending past tail");
+        return bad(m_kind == RingKind::spsc ? "record extending more than the capacity past head"
+                                            : "record extending past tail");
     }
     return Record{static_cast<RecordType>(rec.type), rec.length, size, m_data + index + sizeof(RecordHeader)};
 }
@@ -1372,9 +1469,6 @@ Result<ReadStatus> RingConsumer::ready_now() noexcept {
         }
         if (!*ready) {
             return ReadStatus::empty;
-        }
-        if (m_kind != RingKind::mpsc) {
-            return ReadStatus::ok;
         }
         auto rec = record_at(m_head);
         if (!rec) {

@@ -359,8 +359,8 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
         std::string bad;
         switch (static_cast<ring::RecordType>(rec.type)) {
             case ring::RecordType::uncommitted:
-                if (kind != RingKind::mpsc) {
-                    bad = "type 0 outside an mpsc ring";
+                if (kind == RingKind::broadcast) {
+                    bad = "type 0 in a broadcast ring";
                 } else {
                     problems.push_back(where() + "uncommitted (a producer is writing it, or died doing so)");
                     return problems;  // its length is unknown: cannot walk further
@@ -404,6 +404,24 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
         }
         pos += size;
         ++records;
+    }
+    if (kind == RingKind::spsc) {
+        // The producer keeps the header slot at tail zero: the consumer polls it.
+        if (tail - snapshot(h.head) > cap - ring::RING_SPSC_GAP) {
+            problems.push_back("positions: tail " + std::to_string(tail) + " leaves less than " +
+                               std::to_string(ring::RING_SPSC_GAP) + " bytes free after head " +
+                               std::to_string(snapshot(h.head)) +
+                               " (the producer keeps a zeroed header slot)");
+        } else {
+            ring::RecordHeader next;
+            std::memcpy(&next, data + (tail & mask), sizeof next);
+            if (next.type != static_cast<std::uint16_t>(ring::RecordType::uncommitted)) {
+                problems.push_back("the header slot at tail " + std::to_string(tail) + " (index " +
+                                   std::to_string(tail & mask) + ") is not zero (type " +
+                                   std::to_string(next.type) + ", length " + std::to_string(next.length) +
+                                   "): a consumer would take stale bytes for a record");
+            }
+        }
     }
     return problems;
 }

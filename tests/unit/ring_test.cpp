@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <atomic>
@@ -131,7 +132,8 @@ TEST(Ring, layout_offsets_and_sizes_are_pinned) {
     EXPECT_EQ(static_cast<int>(RingKind::broadcast), 3);
     EXPECT_EQ(xproc::ring::WAIT_SLEEPING, 1u);
     EXPECT_EQ(xproc::ring::WAIT_DOORBELL, 2u);
-    EXPECT_EQ(xproc::ring::RING_LAYOUT_VERSION, 2u);
+    EXPECT_EQ(xproc::ring::RING_LAYOUT_VERSION, 3u);
+    EXPECT_EQ(xproc::ring::RING_SPSC_GAP, 8u);
     EXPECT_EQ(std::memcmp(&xproc::ring::RING_MAGIC, "XPROCRNG", 8), 0);
     EXPECT_EQ(xproc::ring::record_size(0), 8u);
     EXPECT_EQ(xproc::ring::record_size(1), 16u);
@@ -225,20 +227,24 @@ TEST(Ring, rejects_record_larger_than_max) {
 
 TEST(Ring, reports_full_and_accepts_again_after_a_read) {
     Segment seg(256);
-    auto p = RingProducer::create(seg.bytes(), 256, 56).value();  // 64-byte records: 4 fit
+    // 64-byte records: 3 fit, since the producer keeps the 8 bytes after its last record
+    // free (the zeroed header slot the consumer polls).
+    auto p = RingProducer::create(seg.bytes(), 256, 56).value();
     auto c = RingConsumer::attach(seg.bytes()).value();
     const std::vector<std::byte> msg(56, std::byte{7});
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 3; ++i) {
         ASSERT_EQ(p.try_write(msg), WriteStatus::ok) << i;
     }
     EXPECT_EQ(p.try_write(msg), WriteStatus::full);
-    EXPECT_EQ(p.claim(1).status, WriteStatus::full);
-    EXPECT_EQ(p.try_write_end_of_stream(), WriteStatus::full);
+    EXPECT_EQ(p.claim(56).status, WriteStatus::full);
+    auto small = p.claim(40);  // 48 bytes + the 8-byte gap: exactly the 64 left
+    EXPECT_EQ(small.status, WriteStatus::ok);
+    p.abort();
     std::vector<std::byte> buf(56);
     ASSERT_EQ(c.try_read(buf)->status, ReadStatus::ok);
     EXPECT_EQ(p.try_write(msg), WriteStatus::ok);
     EXPECT_EQ(p.try_write(msg), WriteStatus::full);
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 3; ++i) {
         ASSERT_EQ(c.try_read(buf)->status, ReadStatus::ok) << i;
     }
     EXPECT_EQ(c.try_read(buf)->status, ReadStatus::empty);
@@ -286,7 +292,7 @@ TEST(Ring, padding_at_the_end_is_exactly_one_header_when_eight_bytes_remain) {
     EXPECT_EQ(read_string(c), "c");
 }
 
-TEST(Ring, abort_publishes_nothing_even_after_writing_padding) {
+TEST(Ring, abort_publishes_no_record_and_a_wrap_padding_stays_committed) {
     Segment seg(64);
     auto p = RingProducer::create(seg.bytes(), 64, 24).value();
     auto c = RingConsumer::attach(seg.bytes()).value();
@@ -304,12 +310,15 @@ TEST(Ring, abort_publishes_nothing_even_after_writing_padding) {
     claim = p.claim(24);
     ASSERT_EQ(claim.status, WriteStatus::ok);
     p.abort();
-    EXPECT_EQ(p.tail(), 48u);
+    // The padding to the end was committed by the claim (SPSC commits every record on its
+    // own); the aborted record was not.
+    EXPECT_EQ(p.tail(), 64u);
+    EXPECT_EQ(seg.header().tail, 64u);
     EXPECT_EQ(read_string(c), "<empty>");
-    // A smaller record still fits before the end: no padding is published.
+    EXPECT_EQ(c.head(), 64u);  // the consumer skipped the padding
     ASSERT_EQ(p.try_write(as_bytes(std::string(8, 'd'))), WriteStatus::ok);
     EXPECT_EQ(read_string(c), std::string(8, 'd'));
-    EXPECT_EQ(c.head(), 64u);
+    EXPECT_EQ(c.head(), 80u);
 }
 
 TEST(Ring, commit_shorter_than_claim_publishes_actual_length) {
@@ -335,10 +344,12 @@ TEST(Ring, batched_commits_are_published_together_by_flush_commit_or_a_full_clai
         cl.buffer[0] = static_cast<std::byte>(ch);
         p.commit_batched(1);
     }
-    EXPECT_EQ(seg.header().tail, 0u);  // nothing published yet
+    // Written, but the first record's header is held back: the consumer sees neither.
+    // (tail is stored per record, for observers; the SPSC consumer polls headers.)
+    EXPECT_EQ(seg.header().tail, 32u);
+    EXPECT_EQ(seg.header().messages, 0u);
     EXPECT_EQ(read_string(c), "<empty>");
     p.flush();
-    EXPECT_EQ(seg.header().tail, 32u);  // one store for both
     EXPECT_EQ(seg.header().messages, 2u);
     EXPECT_EQ(read_string(c), "a");
     EXPECT_EQ(read_string(c), "b");
@@ -357,6 +368,27 @@ TEST(Ring, batched_commits_are_published_together_by_flush_commit_or_a_full_clai
     // close() publishes what is left.
     p.close();
     EXPECT_EQ(read_string(c).size(), 100u);
+}
+
+TEST(Ring, a_batch_followed_by_a_plain_commit_appears_with_that_commit) {
+    Segment seg(256);
+    auto p = RingProducer::create(seg.bytes(), 256, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    // A batch then a plain commit: all three appear together with the commit.
+    for (char ch : std::string("cde")) {
+        const xproc::Claim next = p.claim(1);
+        ASSERT_EQ(next.status, WriteStatus::ok);
+        next.buffer[0] = static_cast<std::byte>(ch);
+        if (ch == 'e') {
+            p.commit(1);
+        } else {
+            p.commit_batched(1);
+            EXPECT_EQ(read_string(c), "<empty>");
+        }
+    }
+    EXPECT_EQ(read_string(c), "c");
+    EXPECT_EQ(read_string(c), "d");
+    EXPECT_EQ(read_string(c), "e");
 }
 
 TEST(Ring, poll_delivers_a_batch_in_place_and_releases_it_with_one_store) {
@@ -509,10 +541,10 @@ TEST(Ring, attach_rejects_inconsistent_geometry) {
     EXPECT_EQ(c.error().kind, ErrorKind::corrupt);
 }
 
-TEST(Ring, read_rejects_tail_going_backwards) {
+TEST(Ring, mpsc_read_rejects_tail_going_backwards) {
     Segment seg(1024);
-    auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
-    auto c = RingConsumer::attach(seg.bytes()).value();
+    auto c = RingConsumer::create(seg.bytes(), 1024, 100, RingKind::mpsc).value();
+    auto p = RingProducer::attach(seg.bytes()).value();
     ASSERT_EQ(p.try_write(as_bytes(std::string("a"))), WriteStatus::ok);
     ASSERT_EQ(p.try_write(as_bytes(std::string("b"))), WriteStatus::ok);
     EXPECT_EQ(read_string(c), "a");
@@ -525,9 +557,9 @@ TEST(Ring, read_rejects_tail_going_backwards) {
     EXPECT_NE(r.error().message().find("backwards"), std::string::npos) << r.error().message();
 }
 
-TEST(Ring, read_rejects_tail_more_than_capacity_ahead) {
+TEST(Ring, mpsc_read_rejects_tail_more_than_capacity_ahead) {
     Segment seg(1024);
-    auto c = RingConsumer::create(seg.bytes(), 1024, 100).value();
+    auto c = RingConsumer::create(seg.bytes(), 1024, 100, RingKind::mpsc).value();
     seg.header().tail = 1024 + 8;
     std::vector<std::byte> buf(100);
     auto r = c.try_read(buf);
@@ -537,6 +569,35 @@ TEST(Ring, read_rejects_tail_more_than_capacity_ahead) {
     auto n = c.poll([](std::span<const std::byte>) {}, 10);
     ASSERT_FALSE(n.has_value());
     EXPECT_EQ(n.error().kind, ErrorKind::corrupt);
+}
+
+TEST(Ring, spsc_consumer_reads_committed_headers_and_ignores_tail) {
+    Segment seg(1024);
+    auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    ASSERT_EQ(p.try_write(as_bytes(std::string("a"))), WriteStatus::ok);
+    seg.header().tail = 12;  // hostile or stale: the SPSC consumer does not use it
+    EXPECT_EQ(read_string(c), "a");
+    EXPECT_EQ(read_string(c), "<empty>");  // the zeroed slot after the last record
+    ASSERT_EQ(p.try_write(as_bytes(std::string("b"))), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "b");
+}
+
+TEST(Ring, spsc_poll_rejects_committed_records_all_the_way_around) {
+    // The producer always leaves a zeroed header slot; a ring committed all the way
+    // round (a hostile writer) would have the consumer read a lap twice.
+    Segment seg(1024);
+    auto c = RingConsumer::create(seg.bytes(), 1024, 100).value();
+    for (std::uint64_t index = 0; index < 1024; index += 16) {
+        put_record_header(seg, index, 8, 1);
+    }
+    std::size_t delivered = 0;
+    auto n = c.poll([&](std::span<const std::byte>) { ++delivered; }, 1000);
+    ASSERT_FALSE(n.has_value());
+    EXPECT_EQ(n.error().kind, ErrorKind::corrupt);
+    EXPECT_NE(n.error().message().find("more than the capacity past head"), std::string::npos)
+        << n.error().message();
+    EXPECT_EQ(delivered, 64u);
 }
 
 TEST(Ring, read_rejects_bad_record_headers) {
@@ -550,9 +611,7 @@ TEST(Ring, read_rejects_bad_record_headers) {
     const Case cases[] = {
         {"longer than max_record", 0, 101, 1, 1024},
         {"huge length", 0, 0xffffffffu, 1, 1024},
-        {"past tail", 0, 40, 1, 16},
         {"unknown type", 0, 4, 9, 16},
-        {"zero type", 0, 0, 0, 16},
         {"end of stream with payload", 0, 8, 3, 16},
         {"padding not ending at the end", 0, 8, 2, 1024},
         {"crossing the end", 1000, 80, 1, 0},
@@ -853,14 +912,15 @@ TEST(Ring, blocking_write_waits_for_room_until_the_consumer_reads) {
     Segment seg(256);
     auto p = RingProducer::create(seg.bytes(), 256, 100).value();
     auto c = RingConsumer::attach(seg.bytes()).value();
-    const std::string msg(100, 'm');  // 112-byte records: two fill the ring
-    ASSERT_EQ(p.write(as_bytes(msg)), WriteStatus::ok);
-    ASSERT_EQ(p.write(as_bytes(msg)), WriteStatus::ok);
+    const std::string msg(56, 'm');  // 64-byte records: three fill the ring (and its 8-byte gap)
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(p.write(as_bytes(msg)), WriteStatus::ok) << i;
+    }
     EXPECT_EQ(p.write(as_bytes(msg)), WriteStatus::full);
     EXPECT_EQ(p.write(as_bytes(msg), 30ms), WriteStatus::full);  // timed out
     std::thread reader([&] {
         std::this_thread::sleep_for(50ms);
-        EXPECT_EQ(read_string(c).size(), 100u);
+        EXPECT_EQ(read_string(c).size(), 56u);
     });
     EXPECT_EQ(p.write(as_bytes(msg), xproc::WAIT_FOREVER), WriteStatus::ok);
     reader.join();
@@ -1092,6 +1152,88 @@ TEST(Ring, mpsc_abort_and_short_commit_leave_skipped_space_the_consumer_ignores)
     auto problems = xproc::check_ring(seg.bytes());
     ASSERT_TRUE(problems.has_value());
     EXPECT_TRUE(problems->empty());
+}
+
+TEST(Ring, spsc_producer_that_attaches_continues_after_the_last_committed_record) {
+    Segment seg(1024);
+    AttachOptions no_role;
+    no_role.take_role = false;
+    auto first = RingProducer::create(seg.bytes(), 1024, 100, RingKind::spsc, no_role).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    ASSERT_EQ(first.try_write(as_bytes(std::string("one"))), WriteStatus::ok);
+    ASSERT_EQ(first.try_write(as_bytes(std::string("two"))), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "one");
+    const std::uint64_t end = first.tail();
+    // As if the producer stored tail for a third record and died before committing it:
+    // the header slot at `end` is still zero.
+    seg.header().tail = end + 24;
+    auto second = RingProducer::attach(seg.bytes(), no_role).value();
+    EXPECT_EQ(second.tail(), end);
+    EXPECT_EQ(seg.header().tail, end);
+    ASSERT_EQ(second.try_write(as_bytes(std::string("three"))), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "two");
+    EXPECT_EQ(read_string(c), "three");
+    EXPECT_EQ(read_string(c), "<empty>");
+    auto problems = xproc::check_ring(seg.bytes());
+    ASSERT_TRUE(problems.has_value());
+    EXPECT_TRUE(problems->empty());
+    // A stale header in the slot at tail would be taken for a record: check says so, and a
+    // producer attaching walks on only over records that are valid.
+    put_record_header(seg, second.tail() & 1023, 8, 1);
+    problems = xproc::check_ring(seg.bytes());
+    ASSERT_TRUE(problems.has_value());
+    ASSERT_EQ(problems->size(), 1u);
+    EXPECT_NE(problems->front().find("is not zero"), std::string::npos) << problems->front();
+    put_record_header(seg, second.tail() & 1023, 4000, 1);
+    auto third = RingProducer::attach(seg.bytes(), no_role);
+    ASSERT_FALSE(third.has_value());
+    EXPECT_EQ(third.error().kind, ErrorKind::corrupt);
+}
+
+TEST(Ring, spsc_producer_that_died_inside_a_batch_is_taken_over_without_its_unpublished_records) {
+    // Shared memory: the batch is written by a child that dies without flushing.
+    const std::uint64_t cap = 1024;
+    const std::size_t size = xproc::ring_segment_size(cap);
+    void* mem = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(mem, MAP_FAILED);
+    const std::span<std::byte> bytes(static_cast<std::byte*>(mem), size);
+    auto c = RingConsumer::create(bytes, cap, 100).value();
+    const pid_t child = ::fork();
+    if (child == 0) {
+        auto p = RingProducer::attach(bytes);
+        if (!p) {
+            ::_exit(2);
+        }
+        for (const char* text : {"dead-one", "dead-two", "dead-333"}) {
+            const xproc::Claim cl = p->claim(8);
+            std::memcpy(cl.buffer.data(), text, 8);
+            p->commit_batched(8);
+        }
+        ::_exit(0);  // no flush, no close: the first header is never stored
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_EQ(read_string(c), "<peer_gone>");  // nothing of the batch, and its writer is dead
+    // The role holder is dead: a new producer takes over where the consumer can see the
+    // end, not at the tail the dead one stored, and its records take the same places.
+    auto p = RingProducer::attach(bytes);
+    ASSERT_TRUE(p.has_value()) << p.error().message();
+    EXPECT_EQ(p->tail(), 0u);
+    ASSERT_EQ(p->try_write(as_bytes(std::string("new-one1"))), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "new-one1");
+    EXPECT_EQ(read_string(c), "<empty>");  // not the dead producer's "dead-two"
+    ASSERT_EQ(p->try_write(as_bytes(std::string("2"))), WriteStatus::ok);
+    ASSERT_EQ(p->try_write(as_bytes(std::string("new-3"))), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "2");
+    EXPECT_EQ(read_string(c), "new-3");
+    EXPECT_EQ(read_string(c), "<empty>");
+    auto problems = xproc::check_ring(bytes);
+    ASSERT_TRUE(problems.has_value());
+    EXPECT_TRUE(problems->empty()) << problems->front();
+    p->close();
+    c.close();
+    ::munmap(mem, size);
 }
 
 TEST(Ring, mpsc_record_claimed_by_a_dead_producer_is_skipped_within_the_liveness_interval) {

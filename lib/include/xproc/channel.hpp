@@ -75,7 +75,8 @@ class Channel {
     /// for a bad name, capacity 0 or too large).
     static Result<Channel> create(std::string_view name, std::size_t capacity, mode_t mode = 0600) {
         const std::uint64_t record = ring::record_size(sizeof(T));
-        // One record more than asked: the padding at the wrap point wastes less than one.
+        // One record more than asked: the padding at the wrap point and the SPSC gap
+        // together waste at most one.
         if (capacity == 0 || capacity > ring::RING_MAX_CAPACITY / record - 1) {
             return fail(Error::make(ErrorKind::invalid_argument, "channel create(" + std::string(name) + ")",
                                     "capacity of " + std::to_string(capacity) + " messages of " +
@@ -135,8 +136,9 @@ class Channel {
     std::size_t capacity() const noexcept {
         const std::uint64_t record = ring::record_size(sizeof(T));
         const std::uint64_t area = m_segment.capacity();
-        // A padding record at the wrap point wastes at most record - 8 bytes.
-        return static_cast<std::size_t>((area + ring::RING_RECORD_ALIGN - record) / record);
+        // A padding record at the wrap point wastes at most record - 8 bytes, and an SPSC
+        // producer keeps RING_SPSC_GAP (8) bytes free: one record's worth in all.
+        return static_cast<std::size_t>((area - record) / record);
     }
     const std::string& name() const noexcept { return m_segment.name(); }
     RingSegment& segment() noexcept { return m_segment; }

@@ -36,6 +36,8 @@
 /// The segment is untrusted: every value either side reads from it is validated, and a
 /// segment that fails validation gives `Error{kind=corrupt}`, never an out-of-bounds access.
 
+#include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -234,7 +236,8 @@ class RingProducer {
         if (m_kind == RingKind::spsc && !m_claimed && max_len <= m_max_record) {
             const std::uint64_t size = ring::record_size(max_len);
             const std::uint64_t index = m_tail & m_mask;
-            if (size <= m_capacity - index && m_tail - m_cached_head <= m_capacity - size) [[likely]] {
+            if (size <= m_capacity - index &&
+                m_tail - m_cached_head <= m_capacity - size - ring::RING_SPSC_GAP) [[likely]] {
                 m_claim_pos = m_tail;
                 m_claim_len = max_len;
                 m_claimed = true;
@@ -255,10 +258,11 @@ class RingProducer {
     }
     /// Completes the claimed record without publishing it yet: the batch API. The consumer
     /// sees batched records at the next commit(), flush(), end of stream or close(), or
-    /// when a claim finds the ring full, with one store of tail for the whole batch (MPSC:
-    /// the same as commit, each record is committed on its own).
+    /// when a claim finds the ring full, all at once (SPSC: the header of the batch's first
+    /// record is held back and stored last; broadcast: one store of tail; MPSC: the same as
+    /// commit, each record is committed on its own).
     void commit_batched(std::size_t length) noexcept {
-        if (complete_fast(length)) [[likely]] {
+        if (complete_fast(length, true)) [[likely]] {
             m_unpublished = true;
             return;
         }
@@ -296,22 +300,23 @@ class RingProducer {
     /// Claims `size` bytes of data area (a whole record), inserting padding at wrap.
     /// Returns false when full (never for broadcast).
     bool reserve(std::uint64_t size) noexcept;
+    /// SPSC: the position after the last committed record (walking the headers from head),
+    /// where this producer continues. Errors: a damaged record on the way.
+    Result<std::uint64_t> find_end() noexcept;
     bool reserve_mpsc(std::uint64_t size) noexcept;
     void publish(std::uint64_t length, ring::RecordType type, bool now = true) noexcept;
-    /// Stores tail (release) and the counters, then wakes a sleeping consumer.
+    /// Broadcast: stores tail (release). All kinds: stores the counters, then wakes a
+    /// sleeping consumer.
     void publish_tail() noexcept;
     void complete(std::size_t length, bool now) noexcept;
     Claim claim_slow(std::size_t max_len, Timeout timeout) noexcept;
-    /// SPSC: writes the record header of the claim and advances our tail (not published).
-    bool complete_fast(std::size_t length) noexcept {
+    /// SPSC fast path of complete(): commits the claimed record (not announced yet).
+    bool complete_fast(std::size_t length, bool batched = false) noexcept {
         if (m_kind != RingKind::spsc || !m_claimed || length > m_claim_len) {
             return false;
         }
         m_claimed = false;
-        const ring::RecordHeader rec{static_cast<std::uint32_t>(length),
-                                     static_cast<std::uint16_t>(ring::RecordType::data), 0};
-        std::memcpy(m_data + (m_claim_pos & m_mask), &rec, sizeof rec);
-        m_tail = m_claim_pos + ring::record_size(length);
+        commit_spsc(length, ring::RecordType::data, batched);
         ++m_messages;
         m_bytes += length;
         if (m_tail - m_cached_head > m_high_water) [[unlikely]] {
@@ -319,6 +324,48 @@ class RingProducer {
         }
         return true;
     }
+    /// SPSC: commits the record at m_claim_pos (its payload is written): stores tail (so
+    /// head <= tail for any observer that loads head first), then the header with release,
+    /// the commit the consumer polls for. `batched`: the header of a batch's first record
+    /// is kept in m_held and stored by publish_tail(); the consumer cannot pass it, so the
+    /// records after it, committed now, become visible together with it. The header slot
+    /// after the record must already be zero (the consumer's "nothing yet" there):
+    /// zero_ahead() keeps the bytes after tail zeroed in advance, off the path between a
+    /// message and its consumer; only a record longer than that look-ahead (or a nearly
+    /// full ring) zeroes its slot here.
+    void commit_spsc(std::uint64_t length, ring::RecordType type, bool batched = false) noexcept {
+        const std::uint64_t end = m_claim_pos + ring::record_size(length);
+        if (m_zeroed_to < end + ring::RING_SPSC_GAP) [[unlikely]] {
+            // relaxed: ordered before the consumer's view of it by the release store below.
+            std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (end & m_mask)))
+                .store(0, std::memory_order_relaxed);
+            m_zeroed_to = end + ring::RING_SPSC_GAP;
+        }
+        std::atomic_ref<std::uint64_t>(m_header->tail).store(end, std::memory_order_relaxed);
+        m_tail = end;
+        const std::uint64_t word = std::bit_cast<std::uint64_t>(
+            ring::RecordHeader{static_cast<std::uint32_t>(length), static_cast<std::uint16_t>(type), 0});
+        if (batched && !m_holding) {
+            m_holding = true;
+            m_held_pos = m_claim_pos;
+            m_held_word = word;
+        } else {
+            // release: pairs with the consumer's acquire load of the header word in
+            // available(); the payload, the zeroed next slot and tail are visible to it.
+            // (Behind a held header, the consumer sees it only after that one.)
+            std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (m_claim_pos & m_mask)))
+                .store(word, std::memory_order_release);
+        }
+        if (end + ZERO_AHEAD > m_zeroed_to + ZERO_STEP) {
+            zero_ahead();
+        }
+    }
+    /// SPSC: zeroes the data area from m_zeroed_to up to ZERO_AHEAD bytes after tail (whole
+    /// cache lines, never past what the consumer has released).
+    void zero_ahead() noexcept;
+    /// SPSC: bytes after tail kept zeroed ahead of the records, and the least amount zeroed at a time.
+    static constexpr std::uint64_t ZERO_AHEAD = 4096;
+    static constexpr std::uint64_t ZERO_STEP = 256;
     void note_high_water() noexcept;
     /// Blocks until reserve(size) succeeds, the timeout passes or the consumer is gone.
     WriteStatus reserve_waiting(std::uint64_t size, Timeout timeout) noexcept;
@@ -346,6 +393,10 @@ class RingProducer {
     std::uint64_t m_messages = 0;  ///< our copies of the producer counters (SPSC/broadcast)
     std::uint64_t m_bytes = 0;
     std::uint64_t m_high_water = 0;
+    std::uint64_t m_zeroed_to = 0;  ///< SPSC: the bytes from tail up to this position are zero
+    bool m_holding = false;         ///< SPSC: a batch's first header is held back (m_held_*)
+    std::uint64_t m_held_pos = 0;
+    std::uint64_t m_held_word = 0;
     WaitOptions m_wait;
     detail::PeerWatch m_consumer;  ///< liveness of the consumer
     UniqueFd m_doorbell;           ///< write end of the consumer's doorbell pipe, opened through /proc
@@ -441,18 +492,30 @@ class RingConsumer {
     };
 
     RingConsumer() noexcept = default;
-    /// Ensures a record is readable at `pos`: returns false when empty (reloading tail
-    /// when the cached copy says empty). Errors: corrupt tail.
+    /// Whether a record is readable at `pos`: SPSC: its header is committed; MPSC and
+    /// broadcast: pos is before tail (reloaded when the cached copy says empty). Errors:
+    /// corrupt tail.
     Result<bool> available(std::uint64_t pos) noexcept {
+        if (m_kind == RingKind::spsc) {
+            // The record's own header says whether it is committed; tail is not read.
+            // acquire: pairs with the producer's release store of the header word in
+            // commit_spsc(); the payload is visible once the type is.
+            const auto word =
+                std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (pos & m_mask)))
+                    .load(std::memory_order_acquire);
+            return std::bit_cast<ring::RecordHeader>(word).type !=
+                   static_cast<std::uint16_t>(ring::RecordType::uncommitted);
+        }
         if (pos != m_cached_tail) [[likely]] {
             return true;
         }
         return refresh_tail(pos);
     }
-    /// available()'s slow path: reloads and validates tail.
+    /// available()'s slow path (MPSC, broadcast): reloads and validates tail.
     Result<bool> refresh_tail(std::uint64_t pos) noexcept;
-    /// Reads and validates the record header at `pos` (known to be before tail). MPSC: an
-    /// uncommitted record reads as `uncommitted` (not an error).
+    /// Reads and validates the record header at `pos` (known to be available). An
+    /// uncommitted record reads as `uncommitted` (not an error). SPSC records must end
+    /// within capacity of head.
     Result<Record> record_at(std::uint64_t pos) const noexcept {
         // Fast path (inline): an SPSC data record that passes every check.
         if (m_kind == RingKind::spsc) {
@@ -461,7 +524,7 @@ class RingConsumer {
             std::memcpy(&rec, m_data + index, sizeof rec);
             const std::uint64_t size = ring::record_size(rec.length);
             if (rec.type == static_cast<std::uint16_t>(ring::RecordType::data) &&
-                rec.length <= m_max_record && size <= m_capacity - index && size <= m_cached_tail - pos)
+                rec.length <= m_max_record && size <= m_capacity - index && size <= m_head + m_capacity - pos)
                 [[likely]] {
                 return Record{ring::RecordType::data, rec.length, size,
                               m_data + index + sizeof(ring::RecordHeader)};
@@ -490,7 +553,7 @@ class RingConsumer {
     std::uint64_t m_mask = 0;
     std::uint32_t m_max_record = 0;
     std::uint64_t m_head = 0;         ///< our position (the segment's copy is only written)
-    std::uint64_t m_cached_tail = 0;  ///< last tail we read; reloaded only when it says empty
+    std::uint64_t m_cached_tail = 0;  ///< MPSC: last tail we read; reloaded only when it says empty
     bool m_end_of_stream = false;
     bool m_role = false;
     bool m_follow = false;

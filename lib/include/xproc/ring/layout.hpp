@@ -48,7 +48,7 @@
 /// Record (8-byte aligned, never split across the end of the data area):
 /// ```
 ///  +0  u32 length   payload bytes (not counting this header or alignment)
-///  +4  u16 type     RecordType: data, padding, end_of_stream, skipped; 0 = not committed (MPSC)
+///  +4  u16 type     RecordType: data, padding, end_of_stream, skipped; 0 = not committed
 ///  +6  u16 flags    0
 ///  +8  payload[length], then zero to 7 bytes up to the next multiple of 8
 /// ```
@@ -57,8 +57,20 @@
 /// is the bytes after its header, possibly 0) and the record starts at index 0.
 ///
 /// Kinds:
-/// - spsc: the producer stores `tail` (release) after writing a record; the consumer
-///   stores `head` (release) after reading a batch.
+/// - spsc: each record is committed by an 8-byte release store of its header, and the
+///   consumer polls the header at `head`, not `tail`: while both sides keep up, one cache
+///   line moves per message instead of two (the record's and tail's). To tell a fresh
+///   header from a stale one of the previous lap, the header slot after the last committed
+///   record is always zero, so the producer keeps 8 bytes free (`tail - head <=
+///   capacity - 8`). It zeroes the area ahead of its records in advance (up to 4 KiB past
+///   tail, never past what the consumer released), off the path between a message and its
+///   reader; only a record longer than that zeroes its next slot just before its commit.
+///   It stores `tail` before each commit, so `head <= tail` for anyone who loads head
+///   first. A batch (commit_batched) holds back the header of its first record and stores
+///   it last, so the consumer sees the batch at once. A producer that attaches finds the
+///   real end by walking the committed records from head (a dead producer's unpublished
+///   batch lies behind an uncommitted header and is overwritten). The consumer stores
+///   `head` (release) after reading a batch.
 /// - mpsc: producers claim space with a CAS on `tail` (after recording the claim in their
 ///   slot), write the record header with type 0, the payload, then store the header's
 ///   8 bytes with the real type (release): the per-record commit. The consumer reads up to
@@ -85,7 +97,11 @@ inline constexpr std::uint64_t RING_MAGIC = 0x474E5243'4F525058ULL;
 /// a RecordType value or a RingKind value changes meaning, or when the record alignment or
 /// the wrap rule (padding record) changes. Adding a use for a reserved field that old
 /// readers may ignore (it stays 0 for them) does not need a bump.
-inline constexpr std::uint32_t RING_LAYOUT_VERSION = 2;
+/// History: 2 added the peer slots; 3 made SPSC commit per record header (the consumer
+/// polls the header at head, not tail) with the zeroed slot after tail. (3 was first
+/// tried and withdrawn in November 2026, when zeroing the slot on the commit path and
+/// per-record visibility of batches cost more than they gained; the format is the same.)
+inline constexpr std::uint32_t RING_LAYOUT_VERSION = 3;
 
 /// Peer slots after the fixed header lines.
 inline constexpr std::uint32_t RING_SLOTS = 48;
@@ -95,6 +111,8 @@ inline constexpr std::size_t RING_LINE = 128;
 inline constexpr std::size_t RING_RECORD_ALIGN = 8;
 /// Smallest data area a ring accepts.
 inline constexpr std::uint64_t RING_MIN_CAPACITY = 64;
+/// SPSC: bytes the producer keeps free after its last record (the zeroed next header).
+inline constexpr std::uint64_t RING_SPSC_GAP = 8;
 /// Largest data area a ring accepts (1 TiB).
 inline constexpr std::uint64_t RING_MAX_CAPACITY = std::uint64_t{1} << 40;
 
@@ -108,7 +126,7 @@ enum class RingKind : std::uint32_t {
 /// Type of a record in the data area.
 enum class RecordType : std::uint16_t {
     data = 1,           ///< a message
-    uncommitted = 0,    ///< MPSC: claimed, being written (never seen in SPSC or broadcast)
+    uncommitted = 0,    ///< SPSC, MPSC: not committed yet (being written, or the free slot after tail)
     padding = 2,        ///< fills the end of the data area at wrap-around; skipped by readers
     end_of_stream = 3,  ///< the producer has no more messages (length 0)
     skipped = 4,        ///< MPSC: space given up (an aborted or shortened claim, a dead producer's)
