@@ -897,6 +897,8 @@ void RingProducer::publish_tail() noexcept {
     m_unpublished = false;
     if (m_holding) {
         m_holding = false;
+        // relaxed: published by the release store below (head <= tail for observers).
+        shared(m_header->tail).store(m_tail, std::memory_order_relaxed);
         // release: pairs with the consumer's acquire load of the header word; the records
         // of the batch after this one, committed before, become visible with it.
         shared(*header_word(m_data, m_held_pos & m_mask)).store(m_held_word, std::memory_order_release);

@@ -327,8 +327,8 @@ class RingProducer {
     /// SPSC: commits the record at m_claim_pos (its payload is written): stores tail (so
     /// head <= tail for any observer that loads head first), then the header with release,
     /// the commit the consumer polls for. `batched`: the header of a batch's first record
-    /// is kept in m_held and stored by publish_tail(); the consumer cannot pass it, so the
-    /// records after it, committed now, become visible together with it. The header slot
+    /// is kept in m_held_* and stored by publish_tail() after tail; the consumer cannot pass
+    /// it, so the records after it, written now, become visible together with it. The header slot
     /// after the record must already be zero (the consumer's "nothing yet" there):
     /// zero_ahead() keeps the bytes after tail zeroed in advance, off the path between a
     /// message and its consumer; only a record longer than that look-ahead (or a nearly
@@ -341,22 +341,32 @@ class RingProducer {
                 .store(0, std::memory_order_relaxed);
             m_zeroed_to = end + ring::RING_SPSC_GAP;
         }
-        std::atomic_ref<std::uint64_t>(m_header->tail).store(end, std::memory_order_relaxed);
         m_tail = end;
         const std::uint64_t word = std::bit_cast<std::uint64_t>(
             ring::RecordHeader{static_cast<std::uint32_t>(length), static_cast<std::uint16_t>(type), 0});
         if (batched && !m_holding) {
+            // The batch's first header: stored by publish_tail(), after tail.
             m_holding = true;
             m_held_pos = m_claim_pos;
             m_held_word = word;
+        } else if (batched) {
+            // relaxed: behind the held header, published by its release store.
+            std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (m_claim_pos & m_mask)))
+                .store(word, std::memory_order_relaxed);
         } else {
+            std::atomic_ref<std::uint64_t>(m_header->tail).store(end, std::memory_order_relaxed);
             // release: pairs with the consumer's acquire load of the header word in
             // available(); the payload, the zeroed next slot and tail are visible to it.
             // (Behind a held header, the consumer sees it only after that one.)
             std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (m_claim_pos & m_mask)))
                 .store(word, std::memory_order_release);
         }
-        if (end + ZERO_AHEAD > m_zeroed_to + ZERO_STEP) {
+        zero_ahead_for(length);
+    }
+    /// Zeroing ahead pays while many records fit in the look-ahead; a long record has the
+    /// slot after it zeroed at its commit instead (its payload would overwrite the rest).
+    void zero_ahead_for(std::uint64_t length) noexcept {
+        if (length <= ZERO_AHEAD / 8 && m_tail + ZERO_AHEAD > m_zeroed_to + ZERO_STEP) {
             zero_ahead();
         }
     }
@@ -365,7 +375,7 @@ class RingProducer {
     void zero_ahead() noexcept;
     /// SPSC: bytes after tail kept zeroed ahead of the records, and the least amount zeroed at a time.
     static constexpr std::uint64_t ZERO_AHEAD = 4096;
-    static constexpr std::uint64_t ZERO_STEP = 256;
+    static constexpr std::uint64_t ZERO_STEP = 1024;
     void note_high_water() noexcept;
     /// Blocks until reserve(size) succeeds, the timeout passes or the consumer is gone.
     WriteStatus reserve_waiting(std::uint64_t size, Timeout timeout) noexcept;
