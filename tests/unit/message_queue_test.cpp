@@ -597,6 +597,76 @@ TEST(MessageQueueKill, a_cell_claimed_by_a_dead_sender_is_skipped_and_counted) {
     ::munmap(p, sizeof(xproc::mq::MqHeader) + 8 * xproc::mq::mq_slot_size(16));
 }
 
+/// A receiver killed between taking a cell and releasing it, simulated deterministically
+/// (its claim written, or not yet): a blocking sender that reaches that cell a lap later
+/// releases it, within MQ_ANONYMOUS_CLAIM_TIMEOUT when no claim was written. (A blocking
+/// sender used to spin on such a cell for ever: CI, the ASan pass of session 7.)
+TEST(MessageQueueKill, a_cell_held_by_a_dead_receiver_is_released_by_a_blocking_sender) {
+    using Queue = xproc::message_queue;
+    for (const bool claim_written : {true, false}) {
+        SCOPED_TRACE(claim_written ? "receiver's claim written" : "no receiver claim");
+        NameGuard<Queue> name(claim_written ? "deadrecv" : "deadrecv-anon");
+        Queue q(bip::create_only, name.c_str(), 4, 16);
+        const pid_t child = ::fork();
+        if (child == 0) {
+            ::_exit(0);
+        }
+        ASSERT_EQ(wait_exit(child), 0);  // a pid that is dead now
+        for (int v = 0; v < 4; ++v) {
+            q.send(&v, sizeof v, 0);  // positions 0..3 of lane 0: full
+        }
+        // Forge "a receiver took position 0 and died": dequeue_pos 1, the cell's seq left
+        // at 1 (published, not released), and its claim: the dead child's, or the sender's.
+        const std::size_t size = sizeof(xproc::mq::MqHeader) + 4 * xproc::mq::mq_slot_size(16);
+        int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+        ASSERT_GE(fd, 0);
+        void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        ::close(fd);
+        ASSERT_NE(p, MAP_FAILED);
+        auto* h = static_cast<xproc::mq::MqHeader*>(p);
+        auto* cell0 =
+            reinterpret_cast<xproc::mq::MqCell*>(static_cast<std::byte*>(p) + sizeof(xproc::mq::MqHeader));
+        if (claim_written) {
+            std::atomic_ref<std::uint64_t>(cell0->claim)
+                .store(xproc::mq::MQ_CLAIM_RECEIVER | static_cast<std::uint64_t>(child));
+            std::atomic_ref<std::uint64_t>(cell0->start_time).store(0);
+        }
+        std::atomic_ref<std::uint64_t>(h->lane[0].dequeue_pos).store(1);
+        // Position 4 is cell 0 again: the send must release the dead receiver's cell. In a
+        // child, so that a sender that never returns is killed and reported.
+        const pid_t sender = ::fork();
+        if (sender == 0) {
+            Queue qs(bip::open_only, name.c_str());
+            const int v = 4;
+            ::_exit(qs.timed_send(&v, sizeof v, 0, in_ms(5000)) ? 0 : 1);
+        }
+        int status = 0;
+        pid_t done = 0;
+        for (int i = 0; i < 100 && done == 0; ++i) {  // 10 s at most
+            done = ::waitpid(sender, &status, WNOHANG);
+            if (done == 0) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+        }
+        if (done == 0) {
+            ::kill(sender, SIGKILL);
+            ::waitpid(sender, &status, 0);
+            ADD_FAILURE() << "the blocking sender did not return within 10 s";
+        } else {
+            EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+        }
+        EXPECT_EQ(q.stats().lost, 1u);
+        int out = -1;
+        Queue::size_type n = 0;
+        unsigned prio = 0;
+        for (int want = 1; want <= 4; ++want) {
+            ASSERT_TRUE(q.timed_receive(&out, sizeof out + 12, n, prio, in_ms(2000))) << want;
+            EXPECT_EQ(out, want);
+        }
+        ::munmap(p, size);
+    }
+}
+
 TEST(MessageQueueXproc, refuses_a_segment_that_is_not_a_queue_and_a_ninth_to_seventeenth_priority) {
     using Queue = xproc::message_queue;
     NameGuard<Queue> name("notq");
