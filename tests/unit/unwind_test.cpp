@@ -440,6 +440,10 @@ TEST(Snapshot, a_stopped_target_stays_stopped) {
 TEST(Snapshot, bounded_by_max_stack_bytes_and_thread_list) {
     Child child({target_path("stack_target"), "--threads", "3"});
     ASSERT_TRUE(child.wait_for_line());
+    // Parked in pause(2): the stack above the 64 bytes copied, read later from the running
+    // target, must not change meanwhile (seen once in CI: caught still in the write(2) of
+    // its "ready" line, the rest of the stack had moved on and unwinding stopped there).
+    ASSERT_TRUE(xproc::test::wait_in_syscall(child.pid(), 34));
     xproc::SnapshotOptions options;
     options.max_stack_bytes = 64;
     options.threads = {child.pid()};
