@@ -172,6 +172,8 @@ using detail::cpu_relax;
 using detail::fast_fence_available;
 using detail::futex_wait;
 using detail::futex_wake_all;
+using detail::header_word;
+using detail::pack;
 using detail::publish_fence;
 using detail::sleeper_fence;
 
@@ -354,13 +356,40 @@ void leave_slot(RingHeader* header, int index) noexcept {
     shared(slot.pid).compare_exchange_strong(me, 0, std::memory_order_release, std::memory_order_relaxed);
 }
 
-/// A record header as the 8 bytes MPSC commits atomically.
-std::uint64_t pack(const RecordHeader& rec) noexcept {
-    return std::bit_cast<std::uint64_t>(rec);
-}
-
-std::uint64_t* header_word(std::byte* data, std::uint64_t index) noexcept {
-    return reinterpret_cast<std::uint64_t*>(data + index);
+/// What is wrong with a committed record header at `index` of a `kind` ring (type and
+/// length against the record kinds, and the end of the data area), or nullptr. Where the
+/// record may end (tail, or capacity past head) is the caller's check.
+const char* record_problem(const RecordHeader& rec, std::uint64_t index, std::uint64_t capacity,
+                           std::uint32_t max_record, RingKind kind) noexcept {
+    const std::uint64_t size = ring::record_size(rec.length);
+    switch (static_cast<RecordType>(rec.type)) {
+        case RecordType::data:
+            if (rec.length > max_record) {
+                return "record longer than max_record";
+            }
+            break;
+        case RecordType::padding:
+            if (size != capacity - index) {
+                return "padding record that does not end at the end of the data area";
+            }
+            break;
+        case RecordType::end_of_stream:
+            if (rec.length != 0) {
+                return "end-of-stream record with a payload";
+            }
+            break;
+        case RecordType::skipped:
+            if (kind != RingKind::mpsc) {
+                return "skipped record outside an mpsc ring";
+            }
+            break;
+        default:
+            return "unknown record type";
+    }
+    if (size > capacity - index) {
+        return "record crossing the end of the data area";
+    }
+    return nullptr;
 }
 
 /// A deadline from a Timeout; `forever` when negative.
@@ -713,21 +742,16 @@ Result<std::uint64_t> RingProducer::find_end() noexcept {
     while (pos - head <= m_capacity - ring::RING_SPSC_GAP) {
         const std::uint64_t index = pos & m_mask;
         const auto rec =
-            std::bit_cast<RecordHeader>(shared(*header_word(m_data, index)).load(std::memory_order_acquire));
+            std::bit_cast<RecordHeader>(header_word(m_data, index).load(std::memory_order_acquire));
         if (rec.type == static_cast<std::uint16_t>(RecordType::uncommitted)) {
             return pos;
         }
-        const std::uint64_t size = ring::record_size(rec.length);
-        const bool known = rec.type == static_cast<std::uint16_t>(RecordType::data) ||
-                           rec.type == static_cast<std::uint16_t>(RecordType::padding) ||
-                           rec.type == static_cast<std::uint16_t>(RecordType::end_of_stream);
-        if (!known || size > m_capacity - index ||
-            (rec.type == static_cast<std::uint16_t>(RecordType::data) && rec.length > m_max_record)) {
-            return fail(corrupt("record at position " + std::to_string(pos) + " (type " +
+        if (const char* problem = record_problem(rec, index, m_capacity, m_max_record, m_kind)) {
+            return fail(corrupt(std::string(problem) + " at position " + std::to_string(pos) + " (type " +
                                 std::to_string(rec.type) + ", length " + std::to_string(rec.length) +
-                                ") is not a valid committed record; cannot find the end of the ring"));
+                                "): cannot find the end of the ring"));
         }
-        pos += size;
+        pos += ring::record_size(rec.length);
     }
     return fail(corrupt("no free header slot within capacity " + std::to_string(m_capacity) + " after head " +
                         std::to_string(head) + ": cannot find the end of the ring"));
@@ -856,7 +880,7 @@ bool RingProducer::reserve_mpsc(std::uint64_t size) noexcept {
                 const RecordHeader pad{static_cast<std::uint32_t>(to_end - sizeof(RecordHeader)),
                                        static_cast<std::uint16_t>(RecordType::padding), 0};
                 // release: the consumer's acquire load of the header word sees a whole record.
-                shared(*header_word(m_data, index)).store(pack(pad), std::memory_order_release);
+                header_word(m_data, index).store(pack(pad), std::memory_order_release);
             }
             m_claim_start = t;
             m_claim_pos = t + padding;
@@ -871,7 +895,7 @@ void RingProducer::publish(std::uint64_t length, RecordType type, bool now) noex
     if (m_kind == RingKind::mpsc) {
         // The per-record commit. release: pairs with the consumer's acquire load of the
         // header word; the payload written before is visible to it.
-        shared(*header_word(m_data, m_claim_pos & m_mask)).store(pack(rec), std::memory_order_release);
+        header_word(m_data, m_claim_pos & m_mask).store(pack(rec), std::memory_order_release);
         if (m_slot >= 0) {
             // relaxed: a consumer that reads the slot sees either the claim (and then the
             // committed header) or no claim; both are handled.
@@ -901,7 +925,7 @@ void RingProducer::publish_tail() noexcept {
         shared(m_header->tail).store(m_tail, std::memory_order_relaxed);
         // release: pairs with the consumer's acquire load of the header word; the records
         // of the batch after this one, committed before, become visible with it.
-        shared(*header_word(m_data, m_held_pos & m_mask)).store(m_held_word, std::memory_order_release);
+        header_word(m_data, m_held_pos & m_mask).store(m_held_word, std::memory_order_release);
     }
     if (m_kind == RingKind::broadcast) {
         // release: pairs with the readers' acquire load of tail; the padding, record
@@ -1072,8 +1096,7 @@ void RingProducer::complete(std::size_t length, bool now) noexcept {
         const RecordHeader filler{static_cast<std::uint32_t>(rest - sizeof(RecordHeader)),
                                   static_cast<std::uint16_t>(RecordType::skipped), 0};
         // release: committed before (and independently of) the data record.
-        shared(*header_word(m_data, (m_claim_pos + used) & m_mask))
-            .store(pack(filler), std::memory_order_release);
+        header_word(m_data, (m_claim_pos + used) & m_mask).store(pack(filler), std::memory_order_release);
     }
     // Counted first: publish_tail() stores the counters with the tail.
     m_tail = m_kind == RingKind::mpsc ? m_tail : m_claim_pos + ring::record_size(length);
@@ -1089,7 +1112,7 @@ void RingProducer::abort() noexcept {
         const RecordHeader filler{
             static_cast<std::uint32_t>(ring::record_size(m_claim_len) - sizeof(RecordHeader)),
             static_cast<std::uint16_t>(RecordType::skipped), 0};
-        shared(*header_word(m_data, m_claim_pos & m_mask)).store(pack(filler), std::memory_order_release);
+        header_word(m_data, m_claim_pos & m_mask).store(pack(filler), std::memory_order_release);
         if (m_slot >= 0) {
             shared(m_header->slot[m_slot].claim_size).store(0, std::memory_order_relaxed);
         }
@@ -1282,8 +1305,7 @@ Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) con
     RecordHeader rec;
     if (m_kind != RingKind::broadcast) {
         // acquire: pairs with the producer's release store of the header word (its commit).
-        rec =
-            std::bit_cast<RecordHeader>(shared(*header_word(m_data, index)).load(std::memory_order_acquire));
+        rec = std::bit_cast<RecordHeader>(header_word(m_data, index).load(std::memory_order_acquire));
         if (rec.type == static_cast<std::uint16_t>(RecordType::uncommitted)) {
             return Record{RecordType::uncommitted, 0, 0, nullptr};
         }
@@ -1291,39 +1313,14 @@ Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) con
         std::memcpy(&rec, m_data + index, sizeof rec);
     }
     const std::uint64_t size = ring::record_size(rec.length);
-    const std::uint64_t to_end = m_capacity - index;
     // SPSC: a record ends within capacity of head (the producer never writes further).
     const std::uint64_t readable = m_kind == RingKind::spsc ? m_head + m_capacity - pos : m_cached_tail - pos;
     auto bad = [&](const char* what) {
         return fail(corrupt_read(std::string(what) + " at position " + std::to_string(pos) + " (type " +
                                  std::to_string(rec.type) + ", length " + std::to_string(rec.length) + ")"));
     };
-    switch (static_cast<RecordType>(rec.type)) {
-        case RecordType::data:
-            if (rec.length > m_max_record) {
-                return bad("record longer than max_record");
-            }
-            break;
-        case RecordType::padding:
-            if (size != to_end) {
-                return bad("padding record that does not end at the end of the data area");
-            }
-            break;
-        case RecordType::end_of_stream:
-            if (rec.length != 0) {
-                return bad("end-of-stream record with a payload");
-            }
-            break;
-        case RecordType::skipped:
-            if (m_kind != RingKind::mpsc) {
-                return bad("skipped record outside an mpsc ring");
-            }
-            break;
-        default:
-            return bad("unknown record type");
-    }
-    if (size > to_end) {
-        return bad("record crossing the end of the data area");
+    if (const char* problem = record_problem(rec, index, m_capacity, m_max_record, m_kind)) {
+        return bad(problem);
     }
     if (size > readable) {
         return bad(m_kind == RingKind::spsc ? "record extending more than the capacity past head"
@@ -1446,7 +1443,7 @@ Result<bool> RingConsumer::skip_dead_claim() noexcept {
     const RecordHeader filler{static_cast<std::uint32_t>(size - sizeof(RecordHeader)),
                               static_cast<std::uint16_t>(RecordType::skipped), 0};
     // release: the filler is read back by our own acquire load in record_at().
-    shared(*header_word(m_data, head & m_mask)).store(pack(filler), std::memory_order_release);
+    header_word(m_data, head & m_mask).store(pack(filler), std::memory_order_release);
     if (head + size == end) {
         // relaxed: only the consumer reads a dead slot's claim.
         shared(m_header->slot[dead_slot].claim_size).store(0, std::memory_order_relaxed);

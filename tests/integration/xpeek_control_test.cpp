@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -244,6 +245,18 @@ void expect_same_errors(const BothOutputs& o) {
 
 bool have_gdb() {
     return access(GDB.c_str(), X_OK) == 0;
+}
+
+/// Why the parity tests against gdb on regs_target cannot run here, or nothing.
+std::optional<std::string> gdb_parity_unavailable() {
+#if !defined(__x86_64__)
+    return "regs_target is x86-64 only";
+#else
+    if (!have_gdb()) {
+        return "gdb not installed";
+    }
+    return std::nullopt;
+#endif
 }
 
 /// The target's executable text, as mapped, equals the file (no int3 left behind).
@@ -559,11 +572,8 @@ TEST(XpeekControl, errors_are_one_line_and_leave_the_target_running) {
 // ---- parity with gdb on known registers and deep stacks (regs_target) -------------------------
 
 TEST(XpeekControl, backtrace_levels_are_aligned_as_gdb_aligns_them) {
-#if !defined(__x86_64__)
-    GTEST_SKIP() << "regs_target is x86-64 only";
-#endif
-    if (!have_gdb()) {
-        GTEST_SKIP() << "gdb not installed";
+    if (const auto why = gdb_parity_unavailable()) {
+        GTEST_SKIP() << *why;
     }
     RegsTarget target;
     ASSERT_TRUE(target.ready());
@@ -591,11 +601,8 @@ TEST(XpeekControl, backtrace_levels_are_aligned_as_gdb_aligns_them) {
 }
 
 TEST(XpeekControl, info_threads_and_thread_switches_match_gdb) {
-#if !defined(__x86_64__)
-    GTEST_SKIP() << "regs_target is x86-64 only";
-#endif
-    if (!have_gdb()) {
-        GTEST_SKIP() << "gdb not installed";
+    if (const auto why = gdb_parity_unavailable()) {
+        GTEST_SKIP() << *why;
     }
     RegsTarget target;
     ASSERT_TRUE(target.ready());
@@ -606,11 +613,8 @@ TEST(XpeekControl, info_threads_and_thread_switches_match_gdb) {
 }
 
 TEST(XpeekControl, info_registers_lists_the_registers_gdb_lists) {
-#if !defined(__x86_64__)
-    GTEST_SKIP() << "regs_target is x86-64 only";
-#endif
-    if (!have_gdb()) {
-        GTEST_SKIP() << "gdb not installed";
+    if (const auto why = gdb_parity_unavailable()) {
+        GTEST_SKIP() << *why;
     }
     RegsTarget target;
     ASSERT_TRUE(target.ready());
@@ -628,11 +632,8 @@ TEST(XpeekControl, info_registers_lists_the_registers_gdb_lists) {
 }
 
 TEST(XpeekControl, mxcsr_and_x87_registers_match_gdb) {
-#if !defined(__x86_64__)
-    GTEST_SKIP() << "regs_target is x86-64 only";
-#endif
-    if (!have_gdb()) {
-        GTEST_SKIP() << "gdb not installed";
+    if (const auto why = gdb_parity_unavailable()) {
+        GTEST_SKIP() << *why;
     }
     RegsTarget target;
     ASSERT_TRUE(target.ready());
@@ -652,11 +653,8 @@ TEST(XpeekControl, mxcsr_and_x87_registers_match_gdb) {
 }
 
 TEST(XpeekControl, vector_registers_print_gdbs_unions) {
-#if !defined(__x86_64__)
-    GTEST_SKIP() << "regs_target is x86-64 only";
-#endif
-    if (!have_gdb()) {
-        GTEST_SKIP() << "gdb not installed";
+    if (const auto why = gdb_parity_unavailable()) {
+        GTEST_SKIP() << *why;
     }
     RegsTarget target;
     ASSERT_TRUE(target.ready());
@@ -705,11 +703,8 @@ TEST(XpeekControl, ymm_registers_match_gdb_when_the_cpu_has_avx) {
 }
 
 TEST(XpeekControl, info_all_registers_matches_gdb) {
-#if !defined(__x86_64__)
-    GTEST_SKIP() << "regs_target is x86-64 only";
-#endif
-    if (!have_gdb()) {
-        GTEST_SKIP() << "gdb not installed";
+    if (const auto why = gdb_parity_unavailable()) {
+        GTEST_SKIP() << *why;
     }
     RegsTarget target;
     ASSERT_TRUE(target.ready());
@@ -741,11 +736,8 @@ TEST(XpeekControl, info_all_registers_matches_gdb) {
 }
 
 TEST(XpeekControl, the_value_history_keeps_gdbs_types) {
-#if !defined(__x86_64__)
-    GTEST_SKIP() << "regs_target is x86-64 only";
-#endif
-    if (!have_gdb()) {
-        GTEST_SKIP() << "gdb not installed";
+    if (const auto why = gdb_parity_unavailable()) {
+        GTEST_SKIP() << *why;
     }
     RegsTarget target;
     ASSERT_TRUE(target.ready());
@@ -790,11 +782,8 @@ TEST(XpeekControl, the_value_history_keeps_gdbs_types) {
 }
 
 TEST(XpeekControl, print_formats_of_floats_and_registers_match_gdb) {
-#if !defined(__x86_64__)
-    GTEST_SKIP() << "regs_target is x86-64 only";
-#endif
-    if (!have_gdb()) {
-        GTEST_SKIP() << "gdb not installed";
+    if (const auto why = gdb_parity_unavailable()) {
+        GTEST_SKIP() << *why;
     }
     RegsTarget target;
     ASSERT_TRUE(target.ready());

@@ -198,6 +198,14 @@ struct PeerWatch {
     /// the ring full or empty ask often).
     std::chrono::steady_clock::time_point next_check{};
 };
+/// The 8-byte record header at `index` of a data area, for the atomic commit and its poll.
+inline std::atomic_ref<std::uint64_t> header_word(std::byte* data, std::uint64_t index) noexcept {
+    return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(data + index));
+}
+/// A record header as that word.
+inline std::uint64_t pack(const ring::RecordHeader& rec) noexcept {
+    return std::bit_cast<std::uint64_t>(rec);
+}
 }  // namespace detail
 
 /// The writing side of a ring: the SPSC producer, one of the MPSC producers, or the
@@ -337,13 +345,12 @@ class RingProducer {
         const std::uint64_t end = m_claim_pos + ring::record_size(length);
         if (m_zeroed_to < end + ring::RING_SPSC_GAP) [[unlikely]] {
             // relaxed: ordered before the consumer's view of it by the release store below.
-            std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (end & m_mask)))
-                .store(0, std::memory_order_relaxed);
+            detail::header_word(m_data, end & m_mask).store(0, std::memory_order_relaxed);
             m_zeroed_to = end + ring::RING_SPSC_GAP;
         }
         m_tail = end;
-        const std::uint64_t word = std::bit_cast<std::uint64_t>(
-            ring::RecordHeader{static_cast<std::uint32_t>(length), static_cast<std::uint16_t>(type), 0});
+        const std::uint64_t word =
+            detail::pack({static_cast<std::uint32_t>(length), static_cast<std::uint16_t>(type), 0});
         if (batched && !m_holding) {
             // The batch's first header: stored by publish_tail(), after tail.
             m_holding = true;
@@ -351,15 +358,13 @@ class RingProducer {
             m_held_word = word;
         } else if (batched) {
             // relaxed: behind the held header, published by its release store.
-            std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (m_claim_pos & m_mask)))
-                .store(word, std::memory_order_relaxed);
+            detail::header_word(m_data, m_claim_pos & m_mask).store(word, std::memory_order_relaxed);
         } else {
             std::atomic_ref<std::uint64_t>(m_header->tail).store(end, std::memory_order_relaxed);
             // release: pairs with the consumer's acquire load of the header word in
             // available(); the payload, the zeroed next slot and tail are visible to it.
             // (Behind a held header, the consumer sees it only after that one.)
-            std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (m_claim_pos & m_mask)))
-                .store(word, std::memory_order_release);
+            detail::header_word(m_data, m_claim_pos & m_mask).store(word, std::memory_order_release);
         }
         zero_ahead_for(length);
     }
@@ -510,9 +515,8 @@ class RingConsumer {
             // The record's own header says whether it is committed; tail is not read.
             // acquire: pairs with the producer's release store of the header word in
             // commit_spsc(); the payload is visible once the type is.
-            const auto word =
-                std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(m_data + (pos & m_mask)))
-                    .load(std::memory_order_acquire);
+            const std::uint64_t word =
+                detail::header_word(m_data, pos & m_mask).load(std::memory_order_acquire);
             return std::bit_cast<ring::RecordHeader>(word).type !=
                    static_cast<std::uint16_t>(ring::RecordType::uncommitted);
         }
