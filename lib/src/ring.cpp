@@ -1122,20 +1122,12 @@ void RingProducer::abort() noexcept {
     // Broadcast: a padding record written by reserve() is not published: tail did not move.
 }
 
-WriteStatus RingProducer::write(std::span<const std::byte> message, Timeout timeout) noexcept {
-    const Claim c = claim(message.size(), timeout);
-    if (c.status != WriteStatus::ok) {
-        if (c.status != WriteStatus::too_large && timeout != NO_WAIT) {
-            // relaxed: statistics.
-            shared(m_header->dropped).fetch_add(1, std::memory_order_relaxed);
-        }
-        return c.status;
+WriteStatus RingProducer::write_failed(WriteStatus status, Timeout timeout) noexcept {
+    if (status != WriteStatus::too_large && timeout != NO_WAIT) {
+        // relaxed: statistics.
+        shared(m_header->dropped).fetch_add(1, std::memory_order_relaxed);
     }
-    if (!message.empty()) {
-        std::memcpy(c.buffer.data(), message.data(), message.size());
-    }
-    commit(message.size());
-    return WriteStatus::ok;
+    return status;
 }
 
 WriteStatus RingProducer::write_end_of_stream(Timeout timeout) noexcept {
@@ -1352,6 +1344,10 @@ void RingConsumer::wake_producer() noexcept {
     if (shared(m_header->producer_waiting).load(std::memory_order_relaxed) == 0) [[likely]] {
         return;
     }
+    wake_sleeping_producer();
+}
+
+void RingConsumer::wake_sleeping_producer() noexcept {
     if (wake(&m_header->producer_waiting) != 0) {
         // relaxed: statistics.
         shared(m_header->consumer_wakeups).fetch_add(1, std::memory_order_relaxed);
@@ -1639,7 +1635,7 @@ Result<ReadResult> RingConsumer::read_broadcast(std::span<std::byte> buffer, boo
     return result;
 }
 
-Result<ReadResult> RingConsumer::read(std::span<std::byte> buffer, Timeout timeout) noexcept {
+Result<ReadResult> RingConsumer::read_slow(std::span<std::byte> buffer, Timeout timeout) noexcept {
     XPROC_ASSERT(m_header != nullptr);
     for (;;) {
         if (m_kind == RingKind::broadcast) {

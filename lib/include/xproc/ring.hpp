@@ -283,7 +283,17 @@ class RingProducer {
     void abort() noexcept;
 
     /// Copies `message` into the ring as one record, waiting up to `timeout` for room.
-    WriteStatus write(std::span<const std::byte> message, Timeout timeout = NO_WAIT) noexcept;
+    WriteStatus write(std::span<const std::byte> message, Timeout timeout = NO_WAIT) noexcept {
+        const Claim c = claim(message.size(), timeout);
+        if (c.status == WriteStatus::ok) [[likely]] {
+            if (!message.empty()) {
+                std::memcpy(c.buffer.data(), message.data(), message.size());
+            }
+            commit(message.size());
+            return WriteStatus::ok;
+        }
+        return write_failed(c.status, timeout);
+    }
     WriteStatus try_write(std::span<const std::byte> message) noexcept { return write(message, NO_WAIT); }
     /// Writes an end-of-stream record (the consumer's read reports end_of_stream, poll stops
     /// its batch after it).
@@ -317,6 +327,9 @@ class RingProducer {
     /// sleeping consumer.
     void publish_tail() noexcept;
     void complete(std::size_t length, bool now) noexcept;
+    /// write() could not claim: counts a drop (a wait that timed out or found the
+    /// consumer gone) and returns the status.
+    WriteStatus write_failed(WriteStatus status, Timeout timeout) noexcept;
     Claim claim_slow(std::size_t max_len, Timeout timeout) noexcept;
     /// SPSC fast path of complete(): commits the claimed record (not announced yet).
     bool complete_fast(std::size_t length, bool batched = false) noexcept {
@@ -464,7 +477,35 @@ class RingConsumer {
 
     /// Copies the next message into `buffer`, waiting up to `timeout` for one. A message
     /// larger than `buffer` stays in the ring (too_small, with its length). Errors: corrupt.
-    Result<ReadResult> read(std::span<std::byte> buffer, Timeout timeout = NO_WAIT) noexcept;
+    Result<ReadResult> read(std::span<std::byte> buffer, Timeout timeout = NO_WAIT) noexcept {
+        // Fast path (inline): an SPSC data record that fits and passes every check, and the
+        // cheap empty polls of a busy try_read() loop. The rest goes through read_slow().
+        if (m_kind == RingKind::spsc) {
+            const std::uint64_t index = m_head & m_mask;
+            // acquire: pairs with the producer's release store of the header word.
+            const auto rec = std::bit_cast<ring::RecordHeader>(
+                detail::header_word(m_data, index).load(std::memory_order_acquire));
+            const std::uint64_t size = ring::record_size(rec.length);
+            if (rec.type == static_cast<std::uint16_t>(ring::RecordType::data) &&
+                rec.length <= buffer.size() && rec.length <= m_max_record && size <= m_capacity - index)
+                [[likely]] {
+                if (rec.length != 0) {
+                    std::memcpy(buffer.data(), m_data + index + sizeof(ring::RecordHeader), rec.length);
+                }
+                m_head += size;
+                m_empty_polls = 0;
+                release_spsc();
+                return ReadResult{ReadStatus::ok, rec.length, 0};
+            }
+            if (rec.type == static_cast<std::uint16_t>(ring::RecordType::uncommitted) && timeout == NO_WAIT &&
+                m_empty_polls % EMPTY_POLLS_PER_CHECK != 0) {
+                // See read_slow(): the liveness check runs on every EMPTY_POLLS_PER_CHECK-th.
+                ++m_empty_polls;
+                return ReadResult{ReadStatus::empty, 0, 0};
+            }
+        }
+        return read_slow(buffer, timeout);
+    }
     Result<ReadResult> try_read(std::span<std::byte> buffer) noexcept { return read(buffer, NO_WAIT); }
 
     /// For epoll: a descriptor that becomes readable when the producer commits while the
@@ -549,6 +590,27 @@ class RingConsumer {
     Result<Record> record_at_slow(std::uint64_t pos) const noexcept;
     /// Publishes m_head (release), MPSC: after zeroing [from, m_head).
     void release(std::uint64_t from) noexcept;
+    /// release() for SPSC, inline: stores head (release), then wakes a producer that
+    /// announced it sleeps (the check is one load of a line it rarely writes).
+    void release_spsc() noexcept {
+        // release: pairs with the producer's acquire load of head; our reads of the
+        // released records happen before it overwrites them.
+        std::atomic_ref<std::uint64_t>(m_header->head).store(m_head, std::memory_order_release);
+        if (m_fast_fence) {
+            // The sleeper's membarrier() orders our store and load for it (see futex.hpp).
+            std::atomic_signal_fence(std::memory_order_seq_cst);
+        } else {
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+        }
+        // relaxed: ordered after the store of head by the fence above.
+        if (std::atomic_ref<std::uint32_t>(m_header->producer_waiting).load(std::memory_order_relaxed) != 0)
+            [[unlikely]] {
+            wake_sleeping_producer();
+        }
+    }
+    /// Wakes the producers sleeping on producer_waiting (the word said so).
+    void wake_sleeping_producer() noexcept;
+    Result<ReadResult> read_slow(std::span<std::byte> buffer, Timeout timeout) noexcept;
     /// After releasing: wakes producers that announced they sleep.
     void wake_producer() noexcept;
     /// Broadcast: copies the record at m_head into m_scratch, or reports lapped.
