@@ -22,6 +22,7 @@
 #include <string>
 
 #include "futex.hpp"
+#include "ring_internal.hpp"
 #include "shared_field.hpp"
 #include "xproc/process.hpp"
 
@@ -356,42 +357,6 @@ void leave_slot(RingHeader* header, int index) noexcept {
     shared(slot.pid).compare_exchange_strong(me, 0, std::memory_order_release, std::memory_order_relaxed);
 }
 
-/// What is wrong with a committed record header at `index` of a `kind` ring (type and
-/// length against the record kinds, and the end of the data area), or nullptr. Where the
-/// record may end (tail, or capacity past head) is the caller's check.
-const char* record_problem(const RecordHeader& rec, std::uint64_t index, std::uint64_t capacity,
-                           std::uint32_t max_record, RingKind kind) noexcept {
-    const std::uint64_t size = ring::record_size(rec.length);
-    switch (static_cast<RecordType>(rec.type)) {
-        case RecordType::data:
-            if (rec.length > max_record) {
-                return "record longer than max_record";
-            }
-            break;
-        case RecordType::padding:
-            if (size != capacity - index) {
-                return "padding record that does not end at the end of the data area";
-            }
-            break;
-        case RecordType::end_of_stream:
-            if (rec.length != 0) {
-                return "end-of-stream record with a payload";
-            }
-            break;
-        case RecordType::skipped:
-            if (kind != RingKind::mpsc) {
-                return "skipped record outside an mpsc ring";
-            }
-            break;
-        default:
-            return "unknown record type";
-    }
-    if (size > capacity - index) {
-        return "record crossing the end of the data area";
-    }
-    return nullptr;
-}
-
 /// A deadline from a Timeout; `forever` when negative.
 struct Deadline {
     bool forever = false;
@@ -519,6 +484,39 @@ std::uint32_t wake(std::uint32_t* word) noexcept {
 }
 
 }  // namespace
+
+const char* detail::record_problem(const RecordHeader& rec, std::uint64_t index, std::uint64_t capacity,
+                                   std::uint32_t max_record, RingKind kind) noexcept {
+    const std::uint64_t size = ring::record_size(rec.length);
+    switch (static_cast<RecordType>(rec.type)) {
+        case RecordType::data:
+            if (rec.length > max_record) {
+                return "record longer than max_record";
+            }
+            break;
+        case RecordType::padding:
+            if (size != capacity - index) {
+                return "padding record that does not end at the end of the data area";
+            }
+            break;
+        case RecordType::end_of_stream:
+            if (rec.length != 0) {
+                return "end-of-stream record with a payload";
+            }
+            break;
+        case RecordType::skipped:
+            if (kind != RingKind::mpsc) {
+                return "skipped record outside an mpsc ring";
+            }
+            break;
+        default:
+            return "unknown record type";
+    }
+    if (size > capacity - index) {
+        return "record crossing the end of the data area";
+    }
+    return nullptr;
+}
 
 std::string_view to_string(WriteStatus status) noexcept {
     switch (status) {
@@ -746,7 +744,7 @@ Result<std::uint64_t> RingProducer::find_end() noexcept {
         if (rec.type == static_cast<std::uint16_t>(RecordType::uncommitted)) {
             return pos;
         }
-        if (const char* problem = record_problem(rec, index, m_capacity, m_max_record, m_kind)) {
+        if (const char* problem = detail::record_problem(rec, index, m_capacity, m_max_record, m_kind)) {
             return fail(corrupt(std::string(problem) + " at position " + std::to_string(pos) + " (type " +
                                 std::to_string(rec.type) + ", length " + std::to_string(rec.length) +
                                 "): cannot find the end of the ring"));
@@ -1311,7 +1309,7 @@ Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) con
         return fail(corrupt_read(std::string(what) + " at position " + std::to_string(pos) + " (type " +
                                  std::to_string(rec.type) + ", length " + std::to_string(rec.length) + ")"));
     };
-    if (const char* problem = record_problem(rec, index, m_capacity, m_max_record, m_kind)) {
+    if (const char* problem = detail::record_problem(rec, index, m_capacity, m_max_record, m_kind)) {
         return bad(problem);
     }
     if (size > readable) {

@@ -344,56 +344,29 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
         return problems;
     }
     std::uint64_t records = 0;
-    const std::uint64_t longest = std::min<std::uint64_t>(id.max_record, cap / 2);
     while (pos < tail) {
         const std::uint64_t index = pos & mask;
         ring::RecordHeader rec;
         std::memcpy(&rec, data + index, sizeof rec);
         const std::uint64_t size = ring::record_size(rec.length);
-        const std::uint64_t to_end = cap - index;
         auto where = [&] {
             return "record " + std::to_string(records) + " at position " + std::to_string(pos) + " (index " +
                    std::to_string(index) + ", type " + std::to_string(rec.type) + ", length " +
                    std::to_string(rec.length) + "): ";
         };
         std::string bad;
-        switch (static_cast<ring::RecordType>(rec.type)) {
-            case ring::RecordType::uncommitted:
-                if (kind == RingKind::broadcast) {
-                    bad = "type 0 in a broadcast ring";
-                } else {
-                    problems.push_back(where() + "uncommitted (a producer is writing it, or died doing so)");
-                    return problems;  // its length is unknown: cannot walk further
-                }
-                break;
-            case ring::RecordType::data:
-                if (rec.length > longest) {
-                    bad = "longer than max_record " + std::to_string(id.max_record);
-                }
-                break;
-            case ring::RecordType::padding:
-                if (size != to_end) {
-                    bad = "padding that does not end at the end of the data area";
-                }
-                break;
-            case ring::RecordType::end_of_stream:
-                if (rec.length != 0) {
-                    bad = "end-of-stream record with a payload";
-                }
-                break;
-            case ring::RecordType::skipped:
-                if (kind != RingKind::mpsc) {
-                    bad = "skipped record outside an mpsc ring";
-                }
-                break;
-            default:
-                bad = "unknown record type";
+        if (rec.type == static_cast<std::uint16_t>(ring::RecordType::uncommitted)) {
+            if (kind != RingKind::broadcast) {
+                problems.push_back(where() + "uncommitted (a producer is writing it, or died doing so)");
+                return problems;  // its length is unknown: cannot walk further
+            }
+            bad = "type 0 in a broadcast ring";
+        } else if (const char* problem = detail::record_problem(rec, index, cap, id.max_record, kind)) {
+            bad = std::string(problem) + " (max_record " + std::to_string(id.max_record) + ", capacity " +
+                  std::to_string(cap) + ")";
         }
         if (bad.empty() && rec.flags != 0) {
             bad = "flags " + std::to_string(rec.flags) + " (must be 0)";
-        }
-        if (bad.empty() && size > to_end) {
-            bad = "crosses the end of the data area";
         }
         if (bad.empty() && size > tail - pos) {
             bad = "extends past tail " + std::to_string(tail);

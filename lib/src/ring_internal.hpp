@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// Internal to libxproc: shared between ring_inspect.cpp and ring_segment.cpp.
+// Internal to libxproc: shared between ring.cpp, ring_inspect.cpp and ring_segment.cpp.
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 #include "xproc/error.hpp"
+#include "xproc/ring/layout.hpp"
 
 namespace xproc::detail {
 
@@ -13,5 +15,13 @@ namespace xproc::detail {
 /// (except broadcast) positions. Unlike snapshot_ring(), it does not look at the peers, so
 /// it makes no system call.
 Result<void> check_ring_header(std::span<const std::byte> memory);
+
+/// What is wrong with a committed record header at `index` of a `kind` ring (type and
+/// length against the record kinds, and the end of the data area), or nullptr. An
+/// uncommitted header (type 0) reads as an unknown type: callers deal with it first. Where
+/// the record may end (tail, or capacity past head) is the caller's check. One rule set for
+/// the consumer, the attaching producer and `xring check`.
+const char* record_problem(const ring::RecordHeader& rec, std::uint64_t index, std::uint64_t capacity,
+                           std::uint32_t max_record, ring::RingKind kind) noexcept;
 
 }  // namespace xproc::detail

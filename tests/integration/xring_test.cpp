@@ -1132,7 +1132,8 @@ TEST(XringCheck, garbage_in_the_records_is_reported_precisely) {
     corrupt(ring, DATA + 3 * 16, long_header, sizeof long_header);
     r = run_xring({"check", ring.str()});
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_TRUE(contains(r.out, "record 3 at position 48") && contains(r.out, "longer than max_record 100"))
+    EXPECT_TRUE(contains(r.out, "record 3 at position 48") &&
+                contains(r.out, "record longer than max_record (max_record 100,"))
         << r.out;
     // Random bytes over the whole data area: a problem, never a crash.
     std::string noise(4096, '\0');
