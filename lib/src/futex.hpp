@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <ctime>
 
+#include "xproc/detail/fence.hpp"
+
 namespace xproc::detail {
 
 inline long futex(std::uint32_t* word, int op, std::uint32_t value, const struct timespec* timeout) noexcept {
@@ -46,18 +48,6 @@ inline bool fast_fence_available() noexcept {
         return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
     }();
     return available;
-}
-
-/// The publishing side, between its release store of a position and its load of the
-/// other side's wait word (the store-load pair of the Dekker handshake).
-inline void publish_fence(bool fast) noexcept {
-    if (fast) {
-        // The sleeper's membarrier() orders our store and load for it; only keep the
-        // compiler from swapping them.
-        std::atomic_signal_fence(std::memory_order_seq_cst);
-    } else {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-    }
 }
 
 /// The side about to sleep, between announcing it in the wait word and re-checking the

@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "xproc/detail/fence.hpp"
 #include "xproc/error.hpp"
 #include "xproc/fd.hpp"
 #include "xproc/process.hpp"
@@ -259,7 +260,22 @@ class RingProducer {
     /// claimed size bytes of payload.
     void commit(std::size_t length) noexcept {
         if (complete_fast(length)) [[likely]] {
-            publish_tail();
+            if (m_holding) {
+                publish_tail();  // the batch's held header goes out with this record
+                return;
+            }
+            // As publish_tail() for SPSC with nothing held (inline): the counters, then a
+            // sleeping consumer woken.
+            m_unpublished = false;
+            // relaxed: statistics written only by the producer; readers need no ordering with data.
+            std::atomic_ref<std::uint64_t>(m_header->messages).store(m_messages, std::memory_order_relaxed);
+            std::atomic_ref<std::uint64_t>(m_header->bytes).store(m_bytes, std::memory_order_relaxed);
+            detail::publish_fence(m_fast_fence);
+            // relaxed: ordered after our publication by the fence above (and the sleeper's barrier).
+            if (std::atomic_ref<std::uint32_t>(m_header->consumer_waiting).load(std::memory_order_relaxed) !=
+                0) [[unlikely]] {
+                wake_consumer();
+            }
             return;
         }
         complete(length, true);
@@ -596,12 +612,7 @@ class RingConsumer {
         // release: pairs with the producer's acquire load of head; our reads of the
         // released records happen before it overwrites them.
         std::atomic_ref<std::uint64_t>(m_header->head).store(m_head, std::memory_order_release);
-        if (m_fast_fence) {
-            // The sleeper's membarrier() orders our store and load for it (see futex.hpp).
-            std::atomic_signal_fence(std::memory_order_seq_cst);
-        } else {
-            std::atomic_thread_fence(std::memory_order_seq_cst);
-        }
+        detail::publish_fence(m_fast_fence);
         // relaxed: ordered after the store of head by the fence above.
         if (std::atomic_ref<std::uint32_t>(m_header->producer_waiting).load(std::memory_order_relaxed) != 0)
             [[unlikely]] {
@@ -692,7 +703,11 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
     }
     if (pos != start) {
         m_head = pos;
-        release(start);
+        if (m_kind == RingKind::spsc) {
+            release_spsc();
+        } else {
+            release(start);
+        }
     }
     return delivered;
 }
