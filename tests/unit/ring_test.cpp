@@ -1023,6 +1023,38 @@ TEST(Ring, a_consumer_waiting_on_a_dead_producer_gets_peer_gone_after_draining) 
     EXPECT_EQ(c.read(buf, xproc::NO_WAIT)->status, ReadStatus::peer_gone);
 }
 
+TEST(Ring, a_busy_try_read_loop_sees_a_dead_producer_and_reads_what_arrives_between_empty_polls) {
+    // try_read() answers most empty polls inline and checks liveness on some: a loop of them
+    // must still report a dead producer, and never miss a record that arrives meanwhile.
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    auto c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
+    std::vector<std::byte> buf(64);
+    for (int round = 0; round < 40; ++round) {
+        for (int empty = 0; empty < round; ++empty) {
+            EXPECT_EQ(c.try_read(buf)->status, ReadStatus::empty);
+        }
+        ASSERT_EQ(p.write(as_bytes("m" + std::to_string(round))), WriteStatus::ok);
+        auto r = c.try_read(buf);
+        ASSERT_TRUE(r.has_value());
+        ASSERT_EQ(r->status, ReadStatus::ok) << "round " << round;
+        EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), r->length),
+                  "m" + std::to_string(round));
+    }
+    seg.header().producer_pid = dead_pid();
+    const auto start = std::chrono::steady_clock::now();
+    std::uint64_t polls = 0;
+    ReadStatus last = ReadStatus::empty;
+    while (last == ReadStatus::empty && std::chrono::steady_clock::now() - start < 5s) {
+        auto r = c.try_read(buf);
+        ASSERT_TRUE(r.has_value());
+        last = r->status;
+        ++polls;
+    }
+    EXPECT_EQ(last, ReadStatus::peer_gone) << "after " << polls << " polls";
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
 TEST(Ring, a_following_consumer_keeps_waiting_when_the_producer_died) {
     Segment seg(4096);
     auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
