@@ -1023,6 +1023,20 @@ TEST(Ring, a_consumer_waiting_on_a_dead_producer_gets_peer_gone_after_draining) 
     EXPECT_EQ(c.read(buf, xproc::NO_WAIT)->status, ReadStatus::peer_gone);
 }
 
+TEST(RingDeathTest, reading_through_a_moved_from_consumer_is_an_assertion_not_a_crash) {
+    // The inline fast path of read() must leave a moved-from consumer to the slow path's
+    // assertion (a message naming the condition, then abort), not dereference null.
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    ASSERT_EQ(p.write(as_bytes("x")), WriteStatus::ok);
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    RingConsumer taken = std::move(c);
+    std::vector<std::byte> buf(8);
+    EXPECT_DEATH((void)c.try_read(buf), "m_header != nullptr");  // NOLINT(bugprone-use-after-move)
+    EXPECT_EQ(taken.try_read(buf)->status, ReadStatus::ok);
+}
+
 TEST(Ring, a_busy_try_read_loop_sees_a_dead_producer_and_reads_what_arrives_between_empty_polls) {
     // try_read() answers most empty polls inline and checks liveness on some: a loop of them
     // must still report a dead producer, and never miss a record that arrives meanwhile.

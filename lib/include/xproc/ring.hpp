@@ -495,8 +495,9 @@ class RingConsumer {
     /// larger than `buffer` stays in the ring (too_small, with its length). Errors: corrupt.
     Result<ReadResult> read(std::span<std::byte> buffer, Timeout timeout = NO_WAIT) noexcept {
         // Fast path (inline): an SPSC data record that fits and passes every check, and the
-        // cheap empty polls of a busy try_read() loop. The rest goes through read_slow().
-        if (m_kind == RingKind::spsc) {
+        // cheap empty polls of a busy try_read() loop. The rest goes through read_slow()
+        // (which also asserts that this consumer was not moved from).
+        if (m_kind == RingKind::spsc && m_data != nullptr) {
             const std::uint64_t index = m_head & m_mask;
             // acquire: pairs with the producer's release store of the header word.
             const auto rec = std::bit_cast<ring::RecordHeader>(
