@@ -1034,6 +1034,7 @@ TEST(RingDeathTest, reading_through_a_moved_from_consumer_is_an_assertion_not_a_
     RingConsumer taken = std::move(c);
     std::vector<std::byte> buf(8);
     EXPECT_DEATH((void)c.try_read(buf), "m_header != nullptr");  // NOLINT(bugprone-use-after-move)
+    EXPECT_DEATH((void)c.poll([](std::span<const std::byte>) {}, 1), "m_header != nullptr");
     EXPECT_EQ(taken.try_read(buf)->status, ReadStatus::ok);
 }
 

@@ -660,6 +660,7 @@ class RingConsumer {
 
 template <typename Handler>
 Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
+    XPROC_ASSERT(m_header != nullptr);
     std::size_t delivered = 0;
     if (m_kind == RingKind::broadcast) {
         while (delivered < limit) {
