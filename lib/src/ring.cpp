@@ -712,6 +712,7 @@ RingProducer& RingProducer::operator=(RingProducer&& other) noexcept {
     m_messages = other.m_messages;
     m_bytes = other.m_bytes;
     m_high_water = other.m_high_water;
+    m_next_fill_sample = other.m_next_fill_sample;
     m_zeroed_to = other.m_zeroed_to;
     m_holding = std::exchange(other.m_holding, false);
     m_held_pos = other.m_held_pos;
@@ -817,8 +818,14 @@ bool RingProducer::reserve(std::uint64_t size) noexcept {
         // acquire: pairs with the consumer's release store of head in release(); its reads
         // of the records before head are done before we overwrite them.
         m_cached_head = shared(m_header->head).load(std::memory_order_acquire);
-        if (m_tail - m_cached_head > m_capacity ||
-            m_tail - m_cached_head > m_capacity - need - ring::RING_SPSC_GAP) {
+        const std::uint64_t used = m_tail - m_cached_head;
+        if (m_kind == RingKind::spsc && used <= m_capacity && used > m_high_water) {
+            // A fill measured against the real head: the high-water mark (exact when full).
+            m_high_water = used;
+            // relaxed: statistics.
+            shared(m_header->high_water).store(m_high_water, std::memory_order_relaxed);
+        }
+        if (used > m_capacity || used > m_capacity - need - ring::RING_SPSC_GAP) {
             return false;
         }
     }
@@ -1001,13 +1008,8 @@ void RingProducer::count_commit(std::uint64_t length) noexcept {
     // Kept here; publish_tail() stores them in the segment with the tail.
     ++m_messages;
     m_bytes += length;
-    if (m_kind == RingKind::spsc) {
-        const std::uint64_t used = m_tail - m_cached_head;  // an upper bound: head may have moved on
-        if (used > m_high_water) [[unlikely]] {
-            m_high_water = used;
-            // relaxed: statistics.
-            shared(m_header->high_water).store(m_high_water, std::memory_order_relaxed);
-        }
+    if (m_kind == RingKind::spsc && m_tail >= m_next_fill_sample && m_tail - m_cached_head > m_high_water) {
+        sample_fill();
     }
 }
 
@@ -1076,10 +1078,24 @@ Claim RingProducer::claim_slow(std::size_t max_len, Timeout timeout) noexcept {
             std::span<std::byte>(m_data + (m_claim_pos & m_mask) + sizeof(RecordHeader), max_len)};
 }
 
-void RingProducer::note_high_water() noexcept {
-    m_high_water = m_tail - m_cached_head;  // an upper bound: head may have moved on
-    // relaxed: statistics.
-    shared(m_header->high_water).store(m_high_water, std::memory_order_relaxed);
+void RingProducer::sample_fill() noexcept {
+    m_next_fill_sample = m_tail + std::max<std::uint64_t>(m_capacity / FILL_SAMPLES_PER_LAP, 8);
+    // acquire: as in reserve(); a fresher head also frees room for the claim fast path.
+    note_fill(shared(m_header->head).load(std::memory_order_acquire));
+}
+
+void RingProducer::note_fill(std::uint64_t head) noexcept {
+    if (head - m_cached_head > m_tail - m_cached_head) {
+        return;  // not in [cached head, tail]: a head that went backwards or past tail
+    }
+    m_cached_head = head;
+    // At its commit our last record was in use, even if the consumer has taken it since.
+    const std::uint64_t used = std::max(m_tail - head, m_tail - m_claim_pos);
+    if (used > m_high_water) {
+        m_high_water = used;
+        // relaxed: statistics.
+        shared(m_header->high_water).store(m_high_water, std::memory_order_relaxed);
+    }
 }
 
 void RingProducer::complete(std::size_t length, bool now) noexcept {

@@ -468,7 +468,7 @@ TEST(Ring, counters_track_messages_bytes_and_high_water) {
     ASSERT_EQ(p.try_write(as_bytes(std::string(20, 'x'))), WriteStatus::ok);  // 32 bytes
     EXPECT_EQ(seg.header().messages, 2u);
     EXPECT_EQ(seg.header().bytes, 30u);
-    EXPECT_EQ(seg.header().high_water, 56u);
+    EXPECT_EQ(seg.header().high_water, 24u);  // sampled at the first record (see the tests below)
     read_string(c);
     read_string(c);
     // A re-attached producer continues the counters and the position.
@@ -479,6 +479,51 @@ TEST(Ring, counters_track_messages_bytes_and_high_water) {
     EXPECT_EQ(seg.header().messages, 3u);
     EXPECT_EQ(seg.header().bytes, 31u);
     EXPECT_EQ(read_string(c), "y");
+}
+
+TEST(Ring, high_water_of_a_ring_that_fills_up_is_exactly_its_fill) {
+    Segment seg(1024);
+    auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    const std::string msg(10, 'x');  // 24-byte records
+    int written = 0;
+    while (p.try_write(as_bytes(msg)) == WriteStatus::ok) {
+        ++written;
+    }
+    EXPECT_EQ(written, 42);  // 42 * 24 = 1008 <= 1024 - 8 (the zeroed slot after tail)
+    EXPECT_EQ(seg.header().high_water, 1008u);
+    EXPECT_EQ(p.tail(), 1008u);
+}
+
+TEST(Ring, high_water_stays_low_while_the_consumer_keeps_up) {
+    // The producer's cached head is only reloaded when the ring looks full, so the fill it
+    // implies grows to the capacity on every lap: a high-water mark taken from it read
+    // ~100% on any ring that had wrapped once. It is measured against the real head.
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 100).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    const std::string msg(40, 'x');   // 48-byte records
+    for (int i = 0; i < 1000; ++i) {  // about 12 laps
+        ASSERT_EQ(p.try_write(as_bytes(msg)), WriteStatus::ok) << i;
+        ASSERT_EQ(read_string(c), msg) << i;
+    }
+    // One record at a time (with the padding before it at a wrap: under two records).
+    EXPECT_GE(seg.header().high_water, 48u);
+    EXPECT_LT(seg.header().high_water, 96u);
+    // A backlog is seen: 40 records (1920 bytes) written before the consumer reads them,
+    // then it keeps up again. Samples are at most capacity / 16 = 256 bytes apart.
+    for (int i = 0; i < 40; ++i) {
+        ASSERT_EQ(p.try_write(as_bytes(msg)), WriteStatus::ok) << i;
+    }
+    for (int i = 0; i < 40; ++i) {
+        ASSERT_EQ(read_string(c), msg) << i;
+    }
+    for (int i = 0; i < 500; ++i) {
+        ASSERT_EQ(p.try_write(as_bytes(msg)), WriteStatus::ok) << i;
+        ASSERT_EQ(read_string(c), msg) << i;
+    }
+    EXPECT_GE(seg.header().high_water, 1920u - 256u);
+    EXPECT_LE(seg.header().high_water, 1920u);
 }
 
 // ---- Corrupt and hostile segments -------------------------------------------------------

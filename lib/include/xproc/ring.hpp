@@ -356,8 +356,8 @@ class RingProducer {
         commit_spsc(length, ring::RecordType::data, batched);
         ++m_messages;
         m_bytes += length;
-        if (m_tail - m_cached_head > m_high_water) [[unlikely]] {
-            note_high_water();
+        if (m_tail >= m_next_fill_sample && m_tail - m_cached_head > m_high_water) [[unlikely]] {
+            sample_fill();
         }
         return true;
     }
@@ -410,7 +410,15 @@ class RingProducer {
     /// SPSC: bytes after tail kept zeroed ahead of the records, and the least amount zeroed at a time.
     static constexpr std::uint64_t ZERO_AHEAD = 4096;
     static constexpr std::uint64_t ZERO_STEP = 1024;
-    void note_high_water() noexcept;
+    /// SPSC high-water mark: our cached head only bounds the fill from above (it is
+    /// reloaded when the ring looks full), so a possible new high is checked against the
+    /// real head, at most FILL_SAMPLES_PER_LAP times per lap of the ring.
+    void sample_fill() noexcept;
+    /// Records the fill `m_tail - head` for a head just loaded (at least our last record,
+    /// in use when it was committed), and caches that head; ignored when the head is not a
+    /// position between our cached head and tail (a corrupt segment).
+    void note_fill(std::uint64_t head) noexcept;
+    static constexpr std::uint64_t FILL_SAMPLES_PER_LAP = 16;
     /// Blocks until reserve(size) succeeds, the timeout passes or the consumer is gone.
     WriteStatus reserve_waiting(std::uint64_t size, Timeout timeout) noexcept;
     /// After publishing: wakes a consumer that announced it sleeps.
@@ -437,8 +445,9 @@ class RingProducer {
     std::uint64_t m_messages = 0;  ///< our copies of the producer counters (SPSC/broadcast)
     std::uint64_t m_bytes = 0;
     std::uint64_t m_high_water = 0;
-    std::uint64_t m_zeroed_to = 0;  ///< SPSC: the bytes from tail up to this position are zero
-    bool m_holding = false;         ///< SPSC: a batch's first header is held back (m_held_*)
+    std::uint64_t m_next_fill_sample = 0;  ///< SPSC: tail from which sample_fill() may read head again
+    std::uint64_t m_zeroed_to = 0;         ///< SPSC: the bytes from tail up to this position are zero
+    bool m_holding = false;                ///< SPSC: a batch's first header is held back (m_held_*)
     std::uint64_t m_held_pos = 0;
     std::uint64_t m_held_word = 0;
     WaitOptions m_wait;

@@ -191,8 +191,10 @@ struct alignas(RING_LINE) RingHeader {
     std::uint64_t bytes;             ///< payload bytes committed
     std::uint64_t full_waits;        ///< times a producer waited for space
     std::uint64_t producer_wakeups;  ///< times a producer woke a sleeping consumer
-    std::uint64_t high_water;        ///< most bytes ever in use (upper bound, from the producer's view)
-    std::uint64_t dropped;           ///< messages a producer gave up on (timed out, peer gone)
+    /// SPSC: most bytes in use the producer measured against head: whenever the ring looks
+    /// full (exact then), and up to 16 times a lap when its cached head allows a new high.
+    std::uint64_t high_water;
+    std::uint64_t dropped;  ///< messages a producer gave up on (timed out, peer gone)
     std::uint8_t reserved5[80];
 
     // Line 6: counters written by consumers (atomic, relaxed; broadcast: fetch_add).
