@@ -819,11 +819,8 @@ bool RingProducer::reserve(std::uint64_t size) noexcept {
         // of the records before head are done before we overwrite them.
         m_cached_head = shared(m_header->head).load(std::memory_order_acquire);
         const std::uint64_t used = m_tail - m_cached_head;
-        if (m_kind == RingKind::spsc && used <= m_capacity && used > m_high_water) {
-            // A fill measured against the real head: the high-water mark (exact when full).
-            m_high_water = used;
-            // relaxed: statistics.
-            shared(m_header->high_water).store(m_high_water, std::memory_order_relaxed);
+        if (m_kind == RingKind::spsc && used <= m_capacity) {
+            raise_high_water(used);  // a fill measured against the real head: exact when full
         }
         if (used > m_capacity || used > m_capacity - need - ring::RING_SPSC_GAP) {
             return false;
@@ -938,10 +935,7 @@ void RingProducer::publish_tail() noexcept {
         // record's header, and stored tail, in commit_spsc().)
         shared(m_header->tail).store(m_tail, std::memory_order_release);
     }
-    // relaxed: statistics written only by the producer; readers need no ordering with data.
-    shared(m_header->messages).store(m_messages, std::memory_order_relaxed);
-    shared(m_header->bytes).store(m_bytes, std::memory_order_relaxed);
-    wake_consumer();
+    publish_counters();
 }
 
 void RingProducer::flush() noexcept {
@@ -950,12 +944,7 @@ void RingProducer::flush() noexcept {
     }
 }
 
-void RingProducer::wake_consumer() noexcept {
-    publish_fence(m_fast_fence);
-    // relaxed: ordered after our publication by publish_fence (and the sleeper's barrier).
-    if (shared(m_header->consumer_waiting).load(std::memory_order_relaxed) == 0) [[likely]] {
-        return;
-    }
+void RingProducer::wake_sleeping_consumer() noexcept {
     const std::uint32_t bits = wake(&m_header->consumer_waiting);
     if ((bits & ring::WAIT_DOORBELL) != 0) {
         ring_doorbell();
@@ -1008,8 +997,8 @@ void RingProducer::count_commit(std::uint64_t length) noexcept {
     // Kept here; publish_tail() stores them in the segment with the tail.
     ++m_messages;
     m_bytes += length;
-    if (m_kind == RingKind::spsc && m_tail >= m_next_fill_sample && m_tail - m_cached_head > m_high_water) {
-        sample_fill();
+    if (m_kind == RingKind::spsc) {
+        maybe_sample_fill();
     }
 }
 
@@ -1081,16 +1070,16 @@ Claim RingProducer::claim_slow(std::size_t max_len, Timeout timeout) noexcept {
 void RingProducer::sample_fill() noexcept {
     m_next_fill_sample = m_tail + std::max<std::uint64_t>(m_capacity / FILL_SAMPLES_PER_LAP, 8);
     // acquire: as in reserve(); a fresher head also frees room for the claim fast path.
-    note_fill(shared(m_header->head).load(std::memory_order_acquire));
-}
-
-void RingProducer::note_fill(std::uint64_t head) noexcept {
+    const std::uint64_t head = shared(m_header->head).load(std::memory_order_acquire);
     if (head - m_cached_head > m_tail - m_cached_head) {
         return;  // not in [cached head, tail]: a head that went backwards or past tail
     }
     m_cached_head = head;
     // At its commit our last record was in use, even if the consumer has taken it since.
-    const std::uint64_t used = std::max(m_tail - head, m_tail - m_claim_pos);
+    raise_high_water(std::max(m_tail - head, m_tail - m_claim_pos));
+}
+
+void RingProducer::raise_high_water(std::uint64_t used) noexcept {
     if (used > m_high_water) {
         m_high_water = used;
         // relaxed: statistics.
@@ -1335,30 +1324,14 @@ Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) con
     return Record{static_cast<RecordType>(rec.type), rec.length, size, m_data + index + sizeof(RecordHeader)};
 }
 
-void RingConsumer::release(std::uint64_t from) noexcept {
-    if (m_kind == RingKind::mpsc) {
-        // Zero what we consumed: the next claim there starts as "uncommitted" (type 0).
-        const std::uint64_t begin = from & m_mask;
-        const std::uint64_t length = m_head - from;
-        const std::uint64_t first = std::min(length, m_capacity - begin);
-        std::memset(m_data + begin, 0, first);
-        if (length > first) {
-            std::memset(m_data, 0, length - first);
-        }
+void RingConsumer::zero_released(std::uint64_t from) noexcept {
+    const std::uint64_t begin = from & m_mask;
+    const std::uint64_t length = m_head - from;
+    const std::uint64_t first = std::min(length, m_capacity - begin);
+    std::memset(m_data + begin, 0, first);
+    if (length > first) {
+        std::memset(m_data, 0, length - first);
     }
-    // release: pairs with the producer's acquire load of head in reserve(); our reads (and
-    // MPSC zeroing) of the released records happen before it overwrites them.
-    shared(m_header->head).store(m_head, std::memory_order_release);
-    wake_producer();
-}
-
-void RingConsumer::wake_producer() noexcept {
-    publish_fence(m_fast_fence);
-    // relaxed: ordered after our release of head by publish_fence (and the sleeper's barrier).
-    if (shared(m_header->producer_waiting).load(std::memory_order_relaxed) == 0) [[likely]] {
-        return;
-    }
-    wake_sleeping_producer();
 }
 
 void RingConsumer::wake_sleeping_producer() noexcept {

@@ -262,19 +262,8 @@ class RingProducer {
         if (complete_fast(length)) [[likely]] {
             if (m_holding) {
                 publish_tail();  // the batch's held header goes out with this record
-                return;
-            }
-            // As publish_tail() for SPSC with nothing held (inline): the counters, then a
-            // sleeping consumer woken.
-            m_unpublished = false;
-            // relaxed: statistics written only by the producer; readers need no ordering with data.
-            std::atomic_ref<std::uint64_t>(m_header->messages).store(m_messages, std::memory_order_relaxed);
-            std::atomic_ref<std::uint64_t>(m_header->bytes).store(m_bytes, std::memory_order_relaxed);
-            detail::publish_fence(m_fast_fence);
-            // relaxed: ordered after our publication by the fence above (and the sleeper's barrier).
-            if (std::atomic_ref<std::uint32_t>(m_header->consumer_waiting).load(std::memory_order_relaxed) !=
-                0) [[unlikely]] {
-                wake_consumer();
+            } else {
+                publish_counters();  // the record's header is out (commit_spsc)
             }
             return;
         }
@@ -356,9 +345,7 @@ class RingProducer {
         commit_spsc(length, ring::RecordType::data, batched);
         ++m_messages;
         m_bytes += length;
-        if (m_tail >= m_next_fill_sample && m_tail - m_cached_head > m_high_water) [[unlikely]] {
-            sample_fill();
-        }
+        maybe_sample_fill();
         return true;
     }
     /// SPSC: commits the record at m_claim_pos (its payload is written): stores tail (so
@@ -413,16 +400,37 @@ class RingProducer {
     /// SPSC high-water mark: our cached head only bounds the fill from above (it is
     /// reloaded when the ring looks full), so a possible new high is checked against the
     /// real head, at most FILL_SAMPLES_PER_LAP times per lap of the ring.
+    void maybe_sample_fill() noexcept {
+        if (m_tail >= m_next_fill_sample && m_tail - m_cached_head > m_high_water) [[unlikely]] {
+            sample_fill();
+        }
+    }
     void sample_fill() noexcept;
-    /// Records the fill `m_tail - head` for a head just loaded (at least our last record,
-    /// in use when it was committed), and caches that head; ignored when the head is not a
-    /// position between our cached head and tail (a corrupt segment).
-    void note_fill(std::uint64_t head) noexcept;
+    /// Raises the high-water mark (ours and the segment's) to `used` bytes if higher.
+    void raise_high_water(std::uint64_t used) noexcept;
     static constexpr std::uint64_t FILL_SAMPLES_PER_LAP = 16;
     /// Blocks until reserve(size) succeeds, the timeout passes or the consumer is gone.
     WriteStatus reserve_waiting(std::uint64_t size, Timeout timeout) noexcept;
-    /// After publishing: wakes a consumer that announced it sleeps.
-    void wake_consumer() noexcept;
+    /// Publishing's last step (all kinds): stores the counters, then wakes a sleeping consumer.
+    void publish_counters() noexcept {
+        m_unpublished = false;
+        // relaxed: statistics written only by the producer; readers need no ordering with data.
+        std::atomic_ref<std::uint64_t>(m_header->messages).store(m_messages, std::memory_order_relaxed);
+        std::atomic_ref<std::uint64_t>(m_header->bytes).store(m_bytes, std::memory_order_relaxed);
+        wake_consumer();
+    }
+    /// After publishing: wakes a consumer that announced it sleeps (the check is one load of
+    /// a line the consumer writes only to sleep).
+    void wake_consumer() noexcept {
+        detail::publish_fence(m_fast_fence);
+        // relaxed: ordered after our publication by the fence above (and the sleeper's barrier).
+        if (std::atomic_ref<std::uint32_t>(m_header->consumer_waiting).load(std::memory_order_relaxed) != 0)
+            [[unlikely]] {
+            wake_sleeping_consumer();
+        }
+    }
+    /// Wakes the consumers sleeping on consumer_waiting (futex, doorbell; the word said so).
+    void wake_sleeping_consumer() noexcept;
     void ring_doorbell() noexcept;
     void count_commit(std::uint64_t length) noexcept;
 
@@ -520,7 +528,7 @@ class RingConsumer {
                 }
                 m_head += size;
                 m_empty_polls = 0;
-                release_spsc();
+                release(m_head - size);
                 return ReadResult{ReadStatus::ok, rec.length, 0};
             }
             if (rec.type == static_cast<std::uint16_t>(ring::RecordType::uncommitted) && timeout == NO_WAIT &&
@@ -614,26 +622,28 @@ class RingConsumer {
         return record_at_slow(pos);
     }
     Result<Record> record_at_slow(std::uint64_t pos) const noexcept;
-    /// Publishes m_head (release), MPSC: after zeroing [from, m_head).
-    void release(std::uint64_t from) noexcept;
-    /// release() for SPSC, inline: stores head (release), then wakes a producer that
-    /// announced it sleeps (the check is one load of a line it rarely writes).
-    void release_spsc() noexcept {
-        // release: pairs with the producer's acquire load of head; our reads of the
-        // released records happen before it overwrites them.
+    /// Publishes m_head (release), MPSC: after zeroing [from, m_head); then wakes a
+    /// producer that announced it sleeps (the check is one load of a line it writes only
+    /// to sleep).
+    void release(std::uint64_t from) noexcept {
+        if (m_kind == RingKind::mpsc) {
+            zero_released(from);
+        }
+        // release: pairs with the producer's acquire load of head; our reads (and MPSC
+        // zeroing) of the released records happen before it overwrites them.
         std::atomic_ref<std::uint64_t>(m_header->head).store(m_head, std::memory_order_release);
         detail::publish_fence(m_fast_fence);
-        // relaxed: ordered after the store of head by the fence above.
+        // relaxed: ordered after the store of head by the fence above (and the sleeper's barrier).
         if (std::atomic_ref<std::uint32_t>(m_header->producer_waiting).load(std::memory_order_relaxed) != 0)
             [[unlikely]] {
             wake_sleeping_producer();
         }
     }
+    /// MPSC: zeroes [from, m_head), so the next claim there starts as "uncommitted" (type 0).
+    void zero_released(std::uint64_t from) noexcept;
     /// Wakes the producers sleeping on producer_waiting (the word said so).
     void wake_sleeping_producer() noexcept;
     Result<ReadResult> read_slow(std::span<std::byte> buffer, Timeout timeout) noexcept;
-    /// After releasing: wakes producers that announced they sleep.
-    void wake_producer() noexcept;
     /// Broadcast: copies the record at m_head into m_scratch, or reports lapped.
     Result<ReadResult> read_broadcast(std::span<std::byte> buffer, bool into_scratch) noexcept;
     /// MPSC: the record at m_head is uncommitted; skip it if its claimant is dead.
@@ -732,11 +742,7 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
     }
     if (pos != start) {
         m_head = pos;
-        if (m_kind == RingKind::spsc) {
-            release_spsc();
-        } else {
-            release(start);
-        }
+        release(start);
     }
     return delivered;
 }
