@@ -407,6 +407,9 @@ struct Checker {
 // Links: one per transport, each with
 //   template <class Fill> bool send(std::size_t size, Fill&& fill);   // fill(std::byte* dst)
 //   template <class Handler> bool receive(Handler&& handler);          // >= 1 message, waits
+// and, where the transport's API takes a buffer, bool send_bytes(std::span<const std::byte>):
+// an echo sends the message it received as it is, as a user of that API would, instead of
+// filling a buffer of its own first (one copy less on the round trip).
 // On failure they record the error in the worker and return false.
 
 /// pipe(2) and SOCK_STREAM: one write per message; the reader takes what is there (up to
@@ -419,9 +422,13 @@ class StreamLink {
     template <class Fill>
     bool send(std::size_t size, Fill&& fill) {
         fill(m_out.data());
+        return send_bytes(std::span<const std::byte>(m_out.data(), size));
+    }
+
+    bool send_bytes(std::span<const std::byte> message) {
         std::size_t done = 0;
-        while (done < size) {
-            const ssize_t n = write(m_write_fd, m_out.data() + done, size - done);
+        while (done < message.size()) {
+            const ssize_t n = write(m_write_fd, message.data() + done, message.size() - done);
             if (n < 0) {
                 if (errno == EINTR) {
                     continue;
@@ -481,10 +488,14 @@ class SeqPacketLink {
     template <class Fill>
     bool send(std::size_t size, Fill&& fill) {
         fill(m_out.data());
+        return send_bytes(std::span<const std::byte>(m_out.data(), size));
+    }
+
+    bool send_bytes(std::span<const std::byte> message) {
         for (;;) {
-            const ssize_t n = ::send(m_fd, m_out.data(), size, MSG_NOSIGNAL);
+            const ssize_t n = ::send(m_fd, message.data(), message.size(), MSG_NOSIGNAL);
             if (n >= 0) {
-                return static_cast<std::size_t>(n) == size ? true : m_w.fail("send: short write");
+                return static_cast<std::size_t>(n) == message.size() ? true : m_w.fail("send: short write");
             }
             if (errno != EINTR) {
                 return m_w.fail_errno("send", errno);
@@ -531,7 +542,11 @@ class PosixMqLink {
     template <class Fill>
     bool send(std::size_t size, Fill&& fill) {
         fill(m_out.data());
-        while (mq_send(m_tx, reinterpret_cast<const char*>(m_out.data()), size, 0) != 0) {
+        return send_bytes(std::span<const std::byte>(m_out.data(), size));
+    }
+
+    bool send_bytes(std::span<const std::byte> message) {
+        while (mq_send(m_tx, reinterpret_cast<const char*>(message.data()), message.size(), 0) != 0) {
             if (errno != EINTR) {
                 return m_w.fail_errno("mq_send", errno);
             }
@@ -571,7 +586,11 @@ class BoostMqLink {
     template <class Fill>
     bool send(std::size_t size, Fill&& fill) {
         fill(m_out.data());
-        m_tx->send(m_out.data(), size, 0);
+        return send_bytes(std::span<const std::byte>(m_out.data(), size));
+    }
+
+    bool send_bytes(std::span<const std::byte> message) {
+        m_tx->send(message.data(), message.size(), 0);
         return true;
     }
 
@@ -630,7 +649,11 @@ class ZmqLink {
     template <class Fill>
     bool send(std::size_t size, Fill&& fill) {
         fill(m_out.data());
-        while (zmq_send(m_socket, m_out.data(), size, 0) < 0) {
+        return send_bytes(std::span<const std::byte>(m_out.data(), size));
+    }
+
+    bool send_bytes(std::span<const std::byte> message) {
+        while (zmq_send(m_socket, message.data(), message.size(), 0) < 0) {
             if (zmq_errno() != EINTR) {
                 return m_w.fail_errno("zmq_send", zmq_errno());
             }
@@ -786,7 +809,22 @@ class RingLink {
             }
         }
         fill(m_out.data());
-        const std::span<const std::byte> message(m_out.data(), size);
+        return send_bytes(std::span<const std::byte>(m_out.data(), size));
+    }
+
+    /// Zero-copy: claims and copies `message` in; copy API: write(message).
+    bool send_bytes(std::span<const std::byte> message) {
+        if (m_zero_copy) {
+            return send(message.size(),
+                        [&](std::byte* d) { std::memcpy(d, message.data(), message.size()); });
+        }
+        if (m_blocking) {
+            const WriteStatus status = producer->write(message, xproc::WAIT_FOREVER);
+            if (status != WriteStatus::ok) [[unlikely]] {
+                return m_w.fail("ring write: " + std::string(to_string(status)));
+            }
+            return true;
+        }
         for (;;) {
             const WriteStatus status = producer->try_write(message);
             if (status == WriteStatus::ok) [[likely]] {
@@ -861,12 +899,7 @@ class RingLink {
             return true;
         }
         fill(m_out.data());
-        const WriteStatus status =
-            producer->write(std::span<const std::byte>(m_out.data(), size), xproc::WAIT_FOREVER);
-        if (status != WriteStatus::ok) [[unlikely]] {
-            return m_w.fail("ring write: " + std::string(to_string(status)));
-        }
-        return true;
+        return send_bytes(std::span<const std::byte>(m_out.data(), size));
     }
 
     template <class Handler>
@@ -1082,6 +1115,17 @@ bool ping(Worker& w, Link& link, const Options& o, std::size_t size) {
     return trips && link.send(size, [&](std::byte* d) { m.write(d, STOP, *trips); });
 }
 
+/// Sends `message` as it is: from where it was received when the link's API takes a buffer.
+template <class Link>
+bool send_back(Link& link, std::span<const std::byte> message) {
+    if constexpr (requires { link.send_bytes(message); }) {
+        return link.send_bytes(message);
+    } else {
+        return link.send(message.size(),
+                         [&](std::byte* d) { std::memcpy(d, message.data(), message.size()); });
+    }
+}
+
 /// Ping-pong, side B: echoes every message back as it is, checking its sequence number.
 template <class Link>
 bool echo(Worker& w, Link& link, std::size_t size) {
@@ -1121,7 +1165,7 @@ bool echo(Worker& w, Link& link, std::size_t size) {
                        " bytes), expected " + std::to_string(expected));
             }
             expected = head + 1;
-            if (!link.send(r.size(), [&](std::byte* d) { std::memcpy(d, r.data(), r.size()); })) {
+            if (!send_back(link, r)) {
                 send_failed = true;
             }
         });
