@@ -251,7 +251,9 @@ bool Session::attach_to(pid_t pid, bool announce) {
         }
     }
     if (announce) {
-        std::printf("Attaching to process %d\n", static_cast<int>(pid));
+        if (m_from_tty) {  // gdb prints it only for a command typed (from_tty), as the four below
+            std::printf("Attaching to process %d\n", static_cast<int>(pid));
+        }
         auto regs = m_att->registers(m_current);
         if (regs) {
             std::printf("%s\n", location(regs->pc(), false).c_str());
@@ -494,11 +496,13 @@ bool Session::cmd_detach(std::string_view) {
         return error("The program is not being run.");
     }
     const pid_t pid = m_att->pid();
-    std::string exe;
-    if (m_memory) {
-        exe = m_memory->process().exe().value_or("");
+    if (m_from_tty) {
+        std::string exe;
+        if (m_memory) {
+            exe = m_memory->process().exe().value_or("");
+        }
+        std::printf("Detaching from program: %s, process %d\n", exe.c_str(), static_cast<int>(pid));
     }
-    std::printf("Detaching from program: %s, process %d\n", exe.c_str(), static_cast<int>(pid));
     auto r = m_att->detach();
     drop_attachment();
     std::printf("[Inferior 1 (process %d) detached]\n", static_cast<int>(pid));
@@ -706,15 +710,19 @@ bool Session::cmd_continue(std::string_view args) {
                 if (b.address == regs->pc() && b.type == xproc::BreakpointType::breakpoint) {
                     (void)m_att->breakpoints().set_ignore_count(b.id, static_cast<std::uint64_t>(n - 1));
                     const UserBreakpoint* ub = user_breakpoint_of(b.id);
-                    std::printf("Will ignore next %ld crossings of breakpoint %d.  ", n - 1,
-                                ub ? ub->number : b.id);
+                    if (m_from_tty) {
+                        std::printf("Will ignore next %ld crossings of breakpoint %d.  ", n - 1,
+                                    ub ? ub->number : b.id);
+                    }
                     break;
                 }
             }
         }
     }
-    std::printf("Continuing.\n");
-    std::fflush(stdout);
+    if (m_from_tty) {
+        std::printf("Continuing.\n");
+        std::fflush(stdout);
+    }
     const bool ok = resume_and_report(std::nullopt);
     return ok;
 }
@@ -733,7 +741,9 @@ bool Session::cmd_signal(std::string_view args) {
     if (!need_attached_stopped()) {
         return false;
     }
-    if (sig == 0) {
+    if (!m_from_tty) {
+        // as gdb -batch: no announcement
+    } else if (sig == 0) {
         std::printf("Continuing with no signal.\n");
     } else {
         std::printf("Continuing with signal %s.\n", signal_name(sig).c_str());
@@ -932,8 +942,10 @@ bool Session::cmd_finish(std::string_view) {
     if (frames->size() < 2) {
         return error("\"finish\" not meaningful in the outermost frame.");
     }
-    std::printf("Run till exit from %s\n", frame_text((*frames)[0]).c_str());
-    std::fflush(stdout);
+    if (m_from_tty) {
+        std::printf("Run till exit from %s\n", frame_text((*frames)[0]).c_str());
+        std::fflush(stdout);
+    }
     return run_to(m_current, (*frames)[1].pc, (*frames)[0].sp);
 }
 
