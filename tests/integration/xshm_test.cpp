@@ -340,6 +340,32 @@ TEST(Xshm, ls_lists_size_owner_mode_and_the_processes_using_it) {
     EXPECT_EQ(row[7], "-");      // TYPE
 }
 
+TEST(Xshm, ls_says_what_would_show_the_processes_it_could_not_inspect) {
+    if (::geteuid() != 0 || !have("/usr/bin/setpriv")) {
+        GTEST_SKIP() << "needs root and setpriv(1)";
+    }
+    Holder root_process("memfd", "4096");  // a root process nobody may inspect
+    ASSERT_TRUE(root_process.ready());
+    const RunResult nobody = run_xshm_as({"--reuid=65534", "--regid=65534", "--clear-groups"}, {"ls"});
+    EXPECT_EQ(nobody.exit_code, 0) << describe({"ls as nobody"}, nobody);
+    EXPECT_TRUE(one_error_line(nobody)) << nobody.err;
+    EXPECT_TRUE(nobody.err.starts_with("xshm: note: ")) << nobody.err;
+    EXPECT_TRUE(contains(nobody.err,
+                         " processes could not be inspected (permission), so their use of segments "
+                         "is not shown; run as root (or with CAP_SYS_PTRACE) to see every process\n"))
+        << nobody.err;
+    // As root, what still hides a process is a security module or a sandbox (this VM's init is
+    // one such): the note, when there is one, must not tell root to run as root.
+    const RunResult root = run_xshm({"ls"});
+    EXPECT_EQ(root.exit_code, 0) << describe({"ls"}, root);
+    EXPECT_FALSE(contains(root.err, "run as root")) << root.err;
+    if (!root.err.empty()) {
+        EXPECT_TRUE(
+            contains(root.err, "refused although we hold CAP_SYS_PTRACE: a security module or sandbox"))
+            << root.err;
+    }
+}
+
 TEST(Xshm, ls_marks_xproc_rings_by_their_magic) {
     ShmName ring("ring");
     ShmName plain("not-ring");

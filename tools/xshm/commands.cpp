@@ -3,9 +3,11 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
@@ -180,14 +182,31 @@ void print_table(Output& out, const std::vector<std::vector<std::string>>& rows,
     }
 }
 
-void note_uninspected(std::size_t count) {
-    if (count > 0) {
-        std::fprintf(
-            stderr,
-            "xshm: note: %zu process%s could not be inspected (permission), so %s use of segments is "
-            "not shown; run as root to see every process\n",
-            count, count == 1 ? "" : "es", count == 1 ? "its" : "their");
+/// Whether we hold CAP_SYS_PTRACE (effective): what lets root read every process's maps and fds.
+bool have_cap_sys_ptrace() {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+    if (::syscall(SYS_capget, &header, data) != 0) {
+        return false;
     }
+    return (data[CAP_TO_INDEX(CAP_SYS_PTRACE)].effective & CAP_TO_MASK(CAP_SYS_PTRACE)) != 0;
+}
+
+void note_uninspected(std::size_t count) {
+    if (count == 0) {
+        return;
+    }
+    // With CAP_SYS_PTRACE no ptrace rule refuses reading maps and fds in our user namespace:
+    // what is left is a security module or a sandbox, which running as root does not change.
+    const char* advice =
+        have_cap_sys_ptrace()
+            ? "refused although we hold CAP_SYS_PTRACE: a security module or sandbox (Landlock, "
+              "a BPF LSM, SELinux, AppArmor, another user namespace) hides it; see `dmesg`"
+            : "run as root (or with CAP_SYS_PTRACE) to see every process";
+    std::fprintf(stderr,
+                 "xshm: note: %zu process%s could not be inspected (permission), so %s use of segments is "
+                 "not shown; %s\n",
+                 count, count == 1 ? "" : "es", count == 1 ? "its" : "their", advice);
 }
 
 /// fstat size of an open segment.
