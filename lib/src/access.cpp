@@ -73,6 +73,8 @@ std::string_view to_string(AccessRule rule) noexcept {
             return "no_new_privs";
         case AccessRule::proc_mem_permission:
             return "proc_mem_permission";
+        case AccessRule::security_module:
+            return "security_module";
     }
     return "unknown";
 }
@@ -99,6 +101,8 @@ std::string_view to_string(AccessCheck check) noexcept {
             return "tracer";
         case AccessCheck::proc_mem_file:
             return "/proc/PID/mem";
+        case AccessCheck::probe:
+            return "probe";
     }
     return "unknown";
 }
@@ -1180,10 +1184,60 @@ AccessVerdict explain_access(pid_t pid, AccessMode mode) {
     return explain_access_all(pid, mode).verdict;
 }
 
+namespace {
+
+/// When every rule allows the access, asks the kernel: opens /proc/PID/mem (attach modes,
+/// when its file permission admits us: PTRACE_MODE_ATTACH) or /proc/PID/maps
+/// (PTRACE_MODE_READ). The open runs __ptrace_may_access and the security modules' hooks,
+/// and stops or reads nothing. A refusal there is outside the rules: a security module or
+/// a sandbox, which becomes the verdict.
+void probe_access(AccessReport& report, pid_t pid, AccessMode mode) {
+    bool mem_admits = true;
+    for (const AccessVerdict& r : report.rules) {
+        if (r.check == AccessCheck::proc_mem_file && !r.allowed()) {
+            mem_admits = false;
+        }
+    }
+    const bool use_mem = mode != AccessMode::read && mem_admits;
+    const std::string path = "/proc/" + num(pid) + (use_mem ? "/mem" : "/maps");
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int err = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    AccessVerdict line;
+    line.check = AccessCheck::probe;
+    if (err != EACCES && err != EPERM) {
+        // ESRCH/ENOENT: it exited meanwhile; the rules' answer stands.
+        line.finding = "opening " + path +
+                       (err == 0 ? std::string(" passes the kernel's check (") +
+                                       (use_mem ? "PTRACE_MODE_ATTACH" : "PTRACE_MODE_READ") + ")"
+                                 : std::string(": ") + std::strerror(err));
+        report.rules.push_back(std::move(line));
+        return;
+    }
+    line.rule = AccessRule::security_module;
+    line.finding =
+        "opening " + path + " is refused (" + std::strerror(err) + ") although every rule above allows it";
+    line.reason = "every ptrace rule allows it, yet the kernel refuses to open " + path +
+                  ": a security module (Landlock, AppArmor, SELinux, a BPF LSM) or a sandbox refuses";
+    line.how_to_allow =
+        "look for the denial in the kernel log (`sudo dmesg`, `journalctl -k`), then run the tool outside "
+        "that sandbox (or, with Landlock, in the target's own domain) or allow ptrace in the policy";
+    report.verdict = line;
+    report.rules.push_back(std::move(line));
+}
+
+}  // namespace
+
 AccessReport explain_access_all(pid_t pid, AccessMode mode) {
     auto facts = gather_access_facts(pid);
     if (facts) {
-        return diagnose_all(*facts, mode);
+        AccessReport report = diagnose_all(*facts, mode);
+        if (report.verdict.allowed()) {
+            probe_access(report, pid, mode);
+        }
+        return report;
     }
     const Error& e = facts.error();
     if (e.kind == ErrorKind::no_such_process || e.errno_value == ESRCH || e.errno_value == ENOENT) {

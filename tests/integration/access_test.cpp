@@ -10,8 +10,10 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/landlock.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -131,11 +133,11 @@ struct Report {
     std::vector<std::string> lines;
 };
 
-/// Runs `body` in a forked child that first drops to uid 65534; the child writes
-/// the lines `body` returns to a pipe and exits 0 (3 if it could not drop
-/// privileges). The parent collects both, so the checks run in the parent.
-template <typename Body>
-Report run_as_nobody(Body body) {
+/// Runs `body` in a forked child after `setup` (which returns false when it could not
+/// do its part); the child writes the lines `body` returns to a pipe and exits 0 (3 when
+/// `setup` failed). The parent collects both, so the checks run in the parent.
+template <typename Setup, typename Body>
+Report run_in_child(Setup setup, Body body) {
     Report report;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -150,7 +152,7 @@ Report run_as_nobody(Body body) {
     if (pid == 0) {
         close(fds[0]);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (!drop_to_nobody()) {
+        if (!setup()) {
             _exit(3);
         }
         std::string out;
@@ -193,6 +195,34 @@ Report run_as_nobody(Body body) {
         start = nl == std::string::npos ? text.size() : nl + 1;
     }
     return report;
+}
+
+/// `body` in a forked child that first drops to uid 65534 (see run_in_child).
+template <typename Body>
+Report run_as_nobody(Body body) {
+    return run_in_child(drop_to_nobody, body);
+}
+
+/// Landlock's ABI version, 0 when the kernel has no Landlock or it is disabled.
+int landlock_abi() {
+    const long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    return abi > 0 ? static_cast<int>(abi) : 0;
+}
+
+/// Enters a Landlock domain that restricts nothing we use (it handles only making
+/// directories): what changes is that, as for any Landlock domain, we may no longer trace or
+/// read the memory of a process outside it.
+bool enter_landlock_domain() {
+    struct landlock_ruleset_attr attr {};
+    attr.handled_access_fs = LANDLOCK_ACCESS_FS_MAKE_DIR;
+    const int ruleset = static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0));
+    if (ruleset < 0) {
+        return false;
+    }
+    const bool ok =
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && syscall(SYS_landlock_restrict_self, ruleset, 0) == 0;
+    close(ruleset);
+    return ok;
 }
 
 /// A target program started as uid 65534 (so it is not root-owned). Killed and
@@ -668,9 +698,70 @@ TEST(AccessReportIntegration, nobody_may_access_its_own_child_in_every_mode) {
     EXPECT_TRUE(has_line(all, "  ok       dumpable: yes")) << all;
     EXPECT_THAT(all, HasSubstr("  ok       /proc/PID/mem: /proc/"));
     EXPECT_THAT(all, HasSubstr("mode 0600; your fsuid 65534 is the owner — readable\n"));
+    // The rules allow it, so the kernel is asked too, and agrees.
+    EXPECT_THAT(all, HasSubstr("  ok       probe: opening /proc/"));
+    EXPECT_THAT(all, HasSubstr("/mem passes the kernel's check (PTRACE_MODE_ATTACH)\n"));
     EXPECT_THAT(all, Not(HasSubstr("REFUSES")));
     EXPECT_TRUE(has_line(all, "open ok")) << all;
     EXPECT_TRUE(has_line(all, "seize ok")) << all;
+}
+
+TEST(AccessReportIntegration, a_refusal_no_rule_explains_is_put_down_to_a_security_module) {
+    if (landlock_abi() == 0) {
+        GTEST_SKIP() << "Landlock is not enabled in this kernel (it is the security module used here)";
+    }
+    // Every ptrace rule allows a root child to read its root parent's memory; a Landlock domain
+    // refuses it (PTRACE_MODE_ATTACH on a process outside the domain; reading the maps stays
+    // allowed). Only the kernel's own answer shows that.
+    const pid_t parent = getpid();
+    const std::string p = std::to_string(parent);
+    const Report r = run_in_child(enter_landlock_domain, [parent] {
+        std::vector<std::string> out;
+        for (AccessMode mode : {AccessMode::attach, AccessMode::proc_mem}) {
+            const auto report = xproc::explain_access_all(parent, mode);
+            out.push_back(std::string(xproc::to_string(mode)) + " " +
+                          std::string(xproc::to_string(report.verdict.rule)));
+            for (const std::string& line : split_lines(report.text())) {
+                out.push_back(line);
+            }
+        }
+        const xproc::Error e =
+            explain_access(parent, AccessMode::attach).to_error("read memory", parent, EPERM);
+        out.push_back("error " + e.message());
+        const xproc::test::RunResult why =
+            xproc::test::run({xproc::test::tool_path("xpeek"), "--why", std::to_string(parent)});
+        out.push_back("why exit " + std::to_string(why.exit_code));
+        for (const std::string& line : split_lines(why.out)) {
+            out.push_back("why " + line);
+        }
+        return out;
+    });
+    ASSERT_EQ(r.exit_code, 0) << "could not enter a Landlock domain";
+    std::string all;
+    for (const std::string& l : r.lines) {
+        all += l + "\n";
+    }
+    EXPECT_TRUE(has_line(all, "attach security_module")) << all;
+    EXPECT_TRUE(has_line(all, "proc_mem security_module")) << all;
+    EXPECT_TRUE(has_line(all, "  ok       uids: caller ruid 0, target ruid/euid/suid 0/0/0 — match")) << all;
+    EXPECT_TRUE(has_line(all, "  REFUSES  probe: opening /proc/" + p +
+                                  "/mem is refused (Permission denied) although every rule above allows it"))
+        << all;
+    EXPECT_THAT(all,
+                HasSubstr("Verdict: refused by security_module: every ptrace rule allows it, yet the kernel "
+                          "refuses to open /proc/" +
+                          p +
+                          "/mem: a security module (Landlock, AppArmor, SELinux, a BPF LSM) or a "
+                          "sandbox refuses. To allow: look for the denial in the kernel log"));
+    EXPECT_THAT(all, HasSubstr("error read memory [pid " + p +
+                               "]: every ptrace rule allows it, yet the kernel "
+                               "refuses to open /proc/" +
+                               p + "/mem"));
+    EXPECT_TRUE(has_line(all, "why exit 1")) << all;
+    EXPECT_THAT(all, HasSubstr("why Verdict: refused by security_module: "));
+    // The parent itself, outside the domain, is allowed by the same rules and the probe.
+    const auto self = xproc::explain_access_all(parent, AccessMode::attach);
+    EXPECT_EQ(self.verdict.rule, AccessRule::allowed) << self.text();
 }
 
 TEST(AccessReportIntegration, non_dumpable_target_is_refused_by_the_dumpable_rule) {

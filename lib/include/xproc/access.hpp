@@ -65,6 +65,11 @@ enum class AccessRule : std::uint8_t {
     /// owned by the target's euid, or by root when the target is not dumpable), and the caller
     /// lacks CAP_DAC_READ_SEARCH/CAP_DAC_OVERRIDE. Decides only in proc_mem mode.
     proc_mem_permission,
+    /// Every rule above allows the access, yet the kernel refused the probe of it (opening
+    /// /proc/PID/maps or /proc/PID/mem, which runs the same ptrace access check): a security
+    /// module (Landlock, AppArmor, SELinux, a BPF LSM) or a sandbox refuses. Only
+    /// `explain_access`/`explain_access_all` report it; `diagnose` has no system calls.
+    security_module,
 };
 
 std::string_view to_string(AccessRule rule) noexcept;
@@ -81,6 +86,7 @@ enum class AccessCheck : std::uint8_t {
     yama,            ///< Yama ptrace_scope (attach modes)
     tracer,          ///< TracerPid (refuses in ptrace_attach mode only)
     proc_mem_file,   ///< owner and mode of /proc/PID/mem (attach and proc_mem modes)
+    probe,           ///< the kernel's own answer: opening /proc/PID/maps or /proc/PID/mem
 };
 
 /// Short label used in the report lines: "process", "file caps", "uids", ...
