@@ -827,7 +827,8 @@ bool Session::cmd_info(std::string_view args) {
             "info proc -- Show additional information about a process (info proc mappings).\n"
             "info registers -- List of registers and their contents (info all-registers: all).\n"
             "info symbol -- Describe what symbol is at location ADDR.\n"
-            "info threads -- Display currently known threads.\n");
+            "info threads -- Display currently known threads.\n"
+            "info watchpoints -- Status of specified watchpoints (all watchpoints if no argument).\n");
         return true;
     }
     if (sub == "all-registers") {

@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
     std::string why_option;
     std::vector<std::string> positionals;
 
-    CLI::App app{"xpeek: examine and change another process's memory with gdb's commands"};
+    CLI::App app{"xpeek: examine and change another process's memory with gdb's commands", "xpeek"};
     app.set_version_flag("--version", std::string("xpeek from xproc ") + XPROC_VERSION);
     app.add_flag("--batch", batch, "run the -ex commands, then exit (status: the last command's)");
     app.add_option("--ex,--eval-command", commands, "a command to run (repeatable, in order)")
@@ -166,9 +166,10 @@ int main(int argc, char** argv) {
     app.add_option("pid", positionals, "the process to examine");
     app.footer(
         "Commands: x/FMT ADDR, print, set {TYPE}ADDR = VAL, set $REG = VAL, find, dump memory,\n"
-        "info registers|threads|breakpoints|proc mappings|symbol|address, bt, thread apply all bt,\n"
-        "break, tbreak, hbreak, watch, rwatch, awatch, delete, continue, stepi, nexti, finish,\n"
-        "signal, attach, detach, kill, help, quit. gdb's -batch, -ex, -p, -x also work. See xpeek(1).");
+        "info registers|threads|breakpoints|watchpoints|proc mappings|symbol|address, bt,\n"
+        "thread [N|apply all bt], break, tbreak, hbreak, watch, rwatch, awatch, delete, ignore,\n"
+        "continue, stepi, nexti, finish, signal, attach, detach, kill, echo, source, help, quit.\n"
+        "gdb's -batch, -ex, -p, -x also work. See xpeek(1).");
 
     std::vector<std::string> args = gdb_style_arguments(argc, argv);
     std::vector<char*> cargs;
