@@ -62,6 +62,10 @@ RegisterType type_of(const xproc::RegisterDesc& d) {
     }
 }
 
+// XCR0 bits of the state components gdb shows registers of.
+constexpr std::uint64_t XFEATURE_AVX = 1u << 2;
+constexpr std::uint64_t XFEATURE_PKRU = 1u << 9;
+
 #if defined(__x86_64__)
 
 std::vector<std::byte> bytes_of(const void* p, std::size_t n) {
@@ -106,8 +110,6 @@ constexpr std::size_t FX_ST0 = 32;
 // The XSAVE area as PTRACE_GETREGSET NT_X86_XSTATE returns it (standard format).
 constexpr std::size_t XSAVE_XCR0 = 464;  // the kernel stores XCR0 in the software-reserved bytes
 constexpr std::size_t XSAVE_XSTATE_BV = 512;
-constexpr std::uint64_t XFEATURE_AVX = 1u << 2;
-constexpr std::uint64_t XFEATURE_PKRU = 1u << 9;
 
 /// i387_tag: the full tag of one 80-bit register: 0 valid, 1 zero, 2 special.
 unsigned i387_tag(const std::byte* raw) {
@@ -209,20 +211,20 @@ std::optional<ExtendedState> read_extended_state([[maybe_unused]] pid_t tid) {
 RegisterView::RegisterView(const xproc::Registers& regs, std::optional<ExtendedState> extended)
     : m_regs(regs), m_extended(std::move(extended)) {}
 
-bool RegisterView::has_avx() const noexcept {
+bool RegisterView::has_xfeatures([[maybe_unused]] std::uint64_t xfeatures) const noexcept {
 #if defined(__x86_64__)
-    return m_extended && (m_extended->xcr0 & XFEATURE_AVX) != 0;
+    return m_extended && (m_extended->xcr0 & xfeatures) == xfeatures;
 #else
     return false;
 #endif
 }
 
+bool RegisterView::has_avx() const noexcept {
+    return has_xfeatures(XFEATURE_AVX);
+}
+
 bool RegisterView::has_pkru() const noexcept {
-#if defined(__x86_64__)
-    return m_extended && (m_extended->xcr0 & XFEATURE_PKRU) != 0;
-#else
-    return false;
-#endif
+    return has_xfeatures(XFEATURE_PKRU);
 }
 
 bool RegisterView::exists(std::string_view name) const {

@@ -86,6 +86,9 @@ class RegisterView {
     std::optional<std::vector<std::string>> group(std::string_view group) const;
 
   private:
+    /// The target's XCR0 (from its XSAVE area) enables all of `xfeatures` (XFEATURE_* bits);
+    /// false without an extended state or off x86-64.
+    bool has_xfeatures(std::uint64_t xfeatures) const noexcept;
     bool has_avx() const noexcept;
     bool has_pkru() const noexcept;
     const xproc::Registers& m_regs;
