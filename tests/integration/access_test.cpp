@@ -131,6 +131,14 @@ std::string open_proc_mem(pid_t pid) {
 struct Report {
     int exit_code = -1;
     std::vector<std::string> lines;
+    /// The lines, each ended by a newline (for has_line and HasSubstr).
+    std::string text() const {
+        std::string all;
+        for (const std::string& l : lines) {
+            all += l + "\n";
+        }
+        return all;
+    }
 };
 
 /// Runs `body` in a forked child after `setup` (which returns false when it could not
@@ -684,10 +692,7 @@ TEST(AccessReportIntegration, nobody_may_access_its_own_child_in_every_mode) {
     });
     close(exe);
     ASSERT_EQ(r.exit_code, 0);
-    std::string all;
-    for (const std::string& l : r.lines) {
-        all += l + "\n";
-    }
+    std::string all = r.text();
     EXPECT_TRUE(has_line(all, "read allowed")) << all;
     EXPECT_TRUE(has_line(all, "attach allowed")) << all;
     EXPECT_TRUE(has_line(all, "ptrace_attach allowed")) << all;
@@ -737,10 +742,7 @@ TEST(AccessReportIntegration, a_refusal_no_rule_explains_is_put_down_to_a_securi
         return out;
     });
     ASSERT_EQ(r.exit_code, 0) << "could not enter a Landlock domain";
-    std::string all;
-    for (const std::string& l : r.lines) {
-        all += l + "\n";
-    }
+    std::string all = r.text();
     EXPECT_TRUE(has_line(all, "attach security_module")) << all;
     EXPECT_TRUE(has_line(all, "proc_mem security_module")) << all;
     EXPECT_TRUE(has_line(all, "  ok       uids: caller ruid 0, target ruid/euid/suid 0/0/0 — match")) << all;
@@ -788,10 +790,7 @@ TEST(AccessReportIntegration, non_dumpable_target_is_refused_by_the_dumpable_rul
     EXPECT_EQ(r.lines[0], "not_dumpable");
     EXPECT_EQ(r.lines[1], "EPERM");
     EXPECT_EQ(r.lines[2], "EACCES");
-    std::string all;
-    for (const std::string& l : r.lines) {
-        all += l + "\n";
-    }
+    std::string all = r.text();
     EXPECT_TRUE(
         has_line(all, "  ok       uids: caller ruid 65534, target ruid/euid/suid 65534/65534/65534 — match"))
         << all;
@@ -940,10 +939,7 @@ TEST(AccessReportIntegration, no_new_privs_withholds_a_file_capability) {
 
     // With no_new_privs, exec does not grant the file capability: refused, and the report says why.
     Report r = run_helper(exe, pid, address, true);
-    std::string all;
-    for (const std::string& l : r.lines) {
-        all += l + "\n";
-    }
+    std::string all = r.text();
     ASSERT_EQ(r.exit_code, 0) << all;
     EXPECT_TRUE(
         has_line(all, "  REFUSES  file caps: " + exe +
@@ -963,10 +959,7 @@ TEST(AccessReportIntegration, no_new_privs_withholds_a_file_capability) {
     // Without it, the same file capability is granted: memory access works, and only the
     // root-owned /proc/PID/mem still refuses (CAP_SYS_PTRACE does not override file modes).
     r = run_helper(exe, pid, address, false);
-    all.clear();
-    for (const std::string& l : r.lines) {
-        all += l + "\n";
-    }
+    all = r.text();
     ASSERT_EQ(r.exit_code, 0) << all;
     EXPECT_TRUE(has_line(all, "  ok       file caps: " + exe +
                                   " has file capabilities cap_sys_ptrace+ep; no_new_privs is not set"))

@@ -230,7 +230,7 @@ void Session::drop_attachment() {
     m_current = 0;
 }
 
-bool Session::attach_to(pid_t pid, bool announce) {
+bool Session::attach_to(pid_t pid, bool show_where) {
     auto att = xproc::Attachment::seize(pid, {.stop = true});
     if (!att) {
         return error(att.error().message());
@@ -250,10 +250,8 @@ bool Session::attach_to(pid_t pid, bool announce) {
             warning("no backtraces: " + unw.error().message());
         }
     }
-    if (announce) {
-        if (m_from_tty) {  // gdb prints it only for a command typed (from_tty), as the four below
-            std::printf("Attaching to process %d\n", static_cast<int>(pid));
-        }
+    if (show_where) {
+        announce("Attaching to process " + std::to_string(pid) + "\n");
         auto regs = m_att->registers(m_current);
         if (regs) {
             std::printf("%s\n", location(regs->pc(), false).c_str());
@@ -496,13 +494,8 @@ bool Session::cmd_detach(std::string_view) {
         return error("The program is not being run.");
     }
     const pid_t pid = m_att->pid();
-    if (m_from_tty) {
-        std::string exe;
-        if (m_memory) {
-            exe = m_memory->process().exe().value_or("");
-        }
-        std::printf("Detaching from program: %s, process %d\n", exe.c_str(), static_cast<int>(pid));
-    }
+    const std::string exe = m_memory ? m_memory->process().exe().value_or("") : std::string();
+    announce("Detaching from program: " + exe + ", process " + std::to_string(pid) + "\n");
     auto r = m_att->detach();
     drop_attachment();
     std::printf("[Inferior 1 (process %d) detached]\n", static_cast<int>(pid));
@@ -710,19 +703,14 @@ bool Session::cmd_continue(std::string_view args) {
                 if (b.address == regs->pc() && b.type == xproc::BreakpointType::breakpoint) {
                     (void)m_att->breakpoints().set_ignore_count(b.id, static_cast<std::uint64_t>(n - 1));
                     const UserBreakpoint* ub = user_breakpoint_of(b.id);
-                    if (m_from_tty) {
-                        std::printf("Will ignore next %ld crossings of breakpoint %d.  ", n - 1,
-                                    ub ? ub->number : b.id);
-                    }
+                    announce("Will ignore next " + std::to_string(n - 1) + " crossings of breakpoint " +
+                             std::to_string(ub ? ub->number : b.id) + ".  ");
                     break;
                 }
             }
         }
     }
-    if (m_from_tty) {
-        std::printf("Continuing.\n");
-        std::fflush(stdout);
-    }
+    announce("Continuing.\n");
     const bool ok = resume_and_report(std::nullopt);
     return ok;
 }
@@ -741,14 +729,8 @@ bool Session::cmd_signal(std::string_view args) {
     if (!need_attached_stopped()) {
         return false;
     }
-    if (!m_from_tty) {
-        // as gdb -batch: no announcement
-    } else if (sig == 0) {
-        std::printf("Continuing with no signal.\n");
-    } else {
-        std::printf("Continuing with signal %s.\n", signal_name(sig).c_str());
-    }
-    std::fflush(stdout);
+    announce(sig == 0 ? std::string("Continuing with no signal.\n")
+                      : "Continuing with signal " + signal_name(sig) + ".\n");
     return resume_and_report(sig);
 }
 
@@ -942,10 +924,7 @@ bool Session::cmd_finish(std::string_view) {
     if (frames->size() < 2) {
         return error("\"finish\" not meaningful in the outermost frame.");
     }
-    if (m_from_tty) {
-        std::printf("Run till exit from %s\n", frame_text((*frames)[0]).c_str());
-        std::fflush(stdout);
-    }
+    announce("Run till exit from " + frame_text((*frames)[0]) + "\n");
     return run_to(m_current, (*frames)[1].pc, (*frames)[0].sp);
 }
 

@@ -87,6 +87,13 @@ void Session::warning(const std::string& message) {
     std::fflush(stderr);
 }
 
+void Session::announce(const std::string& text) {
+    if (m_from_tty) {
+        std::fputs(text.c_str(), stdout);
+        std::fflush(stdout);
+    }
+}
+
 bool Session::memory_error(std::uint64_t address, const std::string& reason) {
     std::string m = "Cannot access memory at address " + hex(address);
     if (!reason.empty()) {

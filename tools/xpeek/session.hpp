@@ -146,6 +146,9 @@ class Session final : public Scope {
     /// gdb's error(): flush stdout, print `message` on stderr.
     bool error(const std::string& message);
     void warning(const std::string& message);
+    /// What gdb prints only for a command typed (from_tty): "Continuing.", "Attaching to
+    /// process N"...; nothing for -ex commands under --batch.
+    void announce(const std::string& text);
     bool memory_error(std::uint64_t address, const std::string& reason);
     bool fatal_error(const xproc::Error& e);
     std::string label(std::uint64_t address) const;
@@ -173,7 +176,7 @@ class Session final : public Scope {
         bool hardware_requested = false;
     };
     bool ensure_attached();
-    bool attach_to(pid_t pid, bool announce);
+    bool attach_to(pid_t pid, bool show_where);
     void drop_attachment();
     bool need_attached_stopped();
     /// Resumes all threads (`signal` for the current one) and waits for the next stop, which

@@ -7,7 +7,6 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
@@ -184,12 +183,12 @@ void print_table(Output& out, const std::vector<std::vector<std::string>>& rows,
 
 /// Whether we hold CAP_SYS_PTRACE (effective): what lets root read every process's maps and fds.
 bool have_cap_sys_ptrace() {
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
-    if (::syscall(SYS_capget, &header, data) != 0) {
+    auto self = xproc::Process::open(::getpid());
+    if (!self) {
         return false;
     }
-    return (data[CAP_TO_INDEX(CAP_SYS_PTRACE)].effective & CAP_TO_MASK(CAP_SYS_PTRACE)) != 0;
+    auto ids = self->ids();
+    return ids && (ids->cap_eff >> CAP_SYS_PTRACE & 1) != 0;
 }
 
 void note_uninspected(std::size_t count) {
