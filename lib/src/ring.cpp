@@ -93,6 +93,18 @@ bool positions_valid(std::uint64_t head, std::uint64_t tail, std::uint64_t capac
            tail % ring::RING_RECORD_ALIGN == 0;
 }
 
+/// The same for all three: zeroed <= head <= tail <= zeroed + capacity, all 8-aligned.
+bool positions_valid(std::uint64_t zeroed, std::uint64_t head, std::uint64_t tail,
+                     std::uint64_t capacity) noexcept {
+    return positions_valid(head, tail, capacity) && zeroed <= head && tail - zeroed <= capacity &&
+           zeroed % ring::RING_RECORD_ALIGN == 0;
+}
+
+std::string positions_text(std::uint64_t zeroed, std::uint64_t head, std::uint64_t tail) {
+    return "positions zeroed " + std::to_string(zeroed) + " head " + std::to_string(head) + " tail " +
+           std::to_string(tail);
+}
+
 /// Geometry and positions of a validated segment.
 struct Attached {
     RingHeader* header;
@@ -100,6 +112,7 @@ struct Attached {
     RingKind kind;
     std::uint64_t capacity;
     std::uint32_t max_record;
+    std::uint64_t zeroed;
     std::uint64_t head;
     std::uint64_t tail;
 };
@@ -147,19 +160,21 @@ Result<Attached> attach_segment(std::span<std::byte> memory, const char* op = "r
         return fail(corrupt("unknown ring kind " + std::to_string(header->kind)));
     }
     // acquire: pairs with the other side's release store of its position (commit / release).
+    const std::uint64_t zeroed = shared(header->zeroed).load(std::memory_order_acquire);
     const std::uint64_t head = shared(header->head).load(std::memory_order_acquire);
     const std::uint64_t tail = shared(header->tail).load(std::memory_order_acquire);
     const bool broadcast = header->kind == static_cast<std::uint32_t>(RingKind::broadcast);
     // Broadcast has no shared head (readers keep their own): only tail's alignment is checkable.
-    if (broadcast ? tail % ring::RING_RECORD_ALIGN != 0 : !positions_valid(head, tail, capacity)) {
-        return fail(corrupt("positions head " + std::to_string(head) + " tail " + std::to_string(tail) +
-                            " are inconsistent with capacity " + std::to_string(capacity)));
+    if (broadcast ? tail % ring::RING_RECORD_ALIGN != 0 : !positions_valid(zeroed, head, tail, capacity)) {
+        return fail(corrupt(positions_text(zeroed, head, tail) + " are inconsistent with capacity " +
+                            std::to_string(capacity)));
     }
     return Attached{header,
                     memory.data() + sizeof(RingHeader),
                     static_cast<RingKind>(header->kind),
                     capacity,
                     max_record,
+                    zeroed,
                     head,
                     tail};
 }
@@ -274,7 +289,9 @@ PeerState role_state(detail::PeerWatch& watch, std::int32_t& pid_field, std::uin
 }
 
 /// Takes a single role (producer_pid / consumer_pid pair) in the header.
-Result<void> take_role(std::int32_t& pid_field, std::uint64_t& start_field, const char* role) {
+/// Takes a single role (SPSC producer or consumer, broadcast writer). Returns whether it was
+/// taken over from a holder that died (rather than free, or left cleanly).
+Result<bool> take_role(std::int32_t& pid_field, std::uint64_t& start_field, const char* role) {
     const pid_t me = ::getpid();
     const std::uint64_t start = self_start_time();
     for (;;) {
@@ -295,7 +312,7 @@ Result<void> take_role(std::int32_t& pid_field, std::uint64_t& start_field, cons
         if (shared(pid_field).compare_exchange_strong(holder, me, std::memory_order_acq_rel)) {
             // release: pairs with the acquire load of the start time above (next opener).
             shared(start_field).store(start, std::memory_order_release);
-            return {};
+            return holder != 0;
         }
     }
 }
@@ -588,12 +605,10 @@ Result<void> format_ring(std::span<std::byte> memory, std::uint64_t capacity, st
     // start at 0).
     std::memset(reinterpret_cast<unsigned char*>(header) + offsetof(RingHeader, header_size), 0,
                 sizeof(RingHeader) - offsetof(RingHeader, header_size));
-    if (kind == RingKind::mpsc) {
-        // MPSC tells committed records by a non-zero type: the area must start zeroed.
+    if (kind != RingKind::broadcast) {
+        // SPSC and MPSC tell committed records by a non-zero type: the area starts zeroed,
+        // and then the consumer zeroes what it releases (dirty_to = 0: nothing left behind).
         std::memset(memory.data() + sizeof(RingHeader), 0, static_cast<std::size_t>(capacity));
-    } else if (kind == RingKind::spsc) {
-        // SPSC keeps the header slot at tail zero; the rest is overwritten before use.
-        std::memset(memory.data() + sizeof(RingHeader), 0, sizeof(RecordHeader));
     }
     header->magic = ring::RING_MAGIC;
     header->header_size = sizeof(RingHeader);
@@ -635,9 +650,12 @@ Result<RingProducer> RingProducer::attach(std::span<std::byte> memory, const Att
     p.m_mask = seg->capacity - 1;
     p.m_max_record = seg->max_record;
     p.m_tail = seg->tail;
-    p.m_cached_head = seg->head;
+    p.m_cached_zeroed = seg->zeroed;
     p.m_wait = options.wait;
     p.m_fast_fence = fast_fence_available();
+    // Whether the previous producer may have left bytes we do not know of (it died, or we
+    // hold no role and cannot tell).
+    bool unknown_predecessor = !options.take_role;
     if (options.take_role) {
         if (p.m_kind == RingKind::mpsc) {
             auto slot = take_slot(p.m_header, seg->head, "producer");
@@ -645,9 +663,12 @@ Result<RingProducer> RingProducer::attach(std::span<std::byte> memory, const Att
                 return fail(std::move(slot.error()));
             }
             p.m_slot = *slot;
-        } else if (auto ok = take_role(p.m_header->producer_pid, p.m_header->producer_start_time, "producer");
-                   !ok) {
-            return fail(std::move(ok.error()));
+        } else {
+            auto took_over = take_role(p.m_header->producer_pid, p.m_header->producer_start_time, "producer");
+            if (!took_over) {
+                return fail(std::move(took_over.error()));
+            }
+            unknown_predecessor = *took_over;
         }
         p.m_role = true;
     }
@@ -660,26 +681,30 @@ Result<RingProducer> RingProducer::attach(std::span<std::byte> memory, const Att
             return fail(std::move(end.error()));
         }
         p.m_tail = *end;
-        p.m_zeroed_to = *end + ring::RING_SPSC_GAP;  // find_end() stopped at an uncommitted header
+        if (unknown_predecessor) {
+            // A dead producer's half-written record or unpublished batch may lie anywhere
+            // we write in our first lap (find_end() stopped at the first uncommitted header).
+            p.m_dirty_to = *end + p.m_capacity;
+        } else {
+            // What the last producer said it left when it closed (0 after format_ring).
+            // relaxed: published by its release of the role, which we acquired.
+            const std::uint64_t left = shared(p.m_header->dirty_to).load(std::memory_order_relaxed);
+            p.m_dirty_to = left <= *end ? *end : std::min(left, *end + p.m_capacity);
+        }
         // relaxed: only observers read tail; the consumer polls headers.
         shared(p.m_header->tail).store(p.m_tail, std::memory_order_relaxed);
     } else if (p.m_kind != RingKind::mpsc) {
-        // The tail may have moved between validation and taking the role (a previous holder
-        // that died is no longer writing). acquire: pairs with its release store of tail.
+        // Broadcast (the one kind left here): the tail may have moved between validation
+        // and taking the role (a previous holder that died is no longer writing).
+        // acquire: pairs with its release store of tail.
         p.m_tail = shared(p.m_header->tail).load(std::memory_order_acquire);
-        p.m_cached_head = shared(p.m_header->head).load(std::memory_order_acquire);
         // Validated again: the segment may have changed since attach_segment() looked.
-        const bool valid = p.m_kind == RingKind::broadcast
-                               ? p.m_tail % ring::RING_RECORD_ALIGN == 0
-                               : positions_valid(p.m_cached_head, p.m_tail, p.m_capacity);
-        if (!valid) {
-            return fail(corrupt("positions head " + std::to_string(p.m_cached_head) + " tail " +
-                                std::to_string(p.m_tail) + " changed to inconsistent values during attach"));
+        if (p.m_tail % ring::RING_RECORD_ALIGN != 0) {
+            return fail(
+                corrupt("tail " + std::to_string(p.m_tail) + " changed to an unaligned value during attach"));
         }
-        if (p.m_kind == RingKind::broadcast) {
-            // A writer that died mid-record left write_limit past tail; start clean there.
-            shared(p.m_header->write_limit).store(p.m_tail, std::memory_order_relaxed);
-        }
+        // A writer that died mid-record left write_limit past tail; start clean there.
+        shared(p.m_header->write_limit).store(p.m_tail, std::memory_order_relaxed);
     }
     // relaxed: counters are statistics, written only by the producer; nothing is ordered by them.
     p.m_messages = shared(p.m_header->messages).load(std::memory_order_relaxed);
@@ -700,7 +725,7 @@ RingProducer& RingProducer::operator=(RingProducer&& other) noexcept {
     m_mask = std::exchange(other.m_mask, 0);
     m_max_record = std::exchange(other.m_max_record, 0);
     m_tail = other.m_tail;
-    m_cached_head = other.m_cached_head;
+    m_cached_zeroed = other.m_cached_zeroed;
     m_claim_pos = other.m_claim_pos;
     m_claim_len = other.m_claim_len;
     m_claim_start = other.m_claim_start;
@@ -713,7 +738,7 @@ RingProducer& RingProducer::operator=(RingProducer&& other) noexcept {
     m_bytes = other.m_bytes;
     m_high_water = other.m_high_water;
     m_next_fill_sample = other.m_next_fill_sample;
-    m_zeroed_to = other.m_zeroed_to;
+    m_dirty_to = other.m_dirty_to;
     m_holding = std::exchange(other.m_holding, false);
     m_held_pos = other.m_held_pos;
     m_held_word = other.m_held_word;
@@ -730,13 +755,16 @@ RingProducer::~RingProducer() {
 }
 
 Result<std::uint64_t> RingProducer::find_end() noexcept {
-    // acquire: pairs with the consumer's release store of head; and with the commits
-    // (release stores of the header words) read below.
+    // acquire: pairs with the consumer's release stores of zeroed and head; and with the
+    // commits (release stores of the header words) read below.
+    const std::uint64_t zeroed = shared(m_header->zeroed).load(std::memory_order_acquire);
     const std::uint64_t head = shared(m_header->head).load(std::memory_order_acquire);
-    if (head % ring::RING_RECORD_ALIGN != 0) {
-        return fail(corrupt("head " + std::to_string(head) + " is not a multiple of 8"));
+    if (head % ring::RING_RECORD_ALIGN != 0 || zeroed % ring::RING_RECORD_ALIGN != 0 || zeroed > head ||
+        head - zeroed > m_capacity) {
+        return fail(corrupt("positions zeroed " + std::to_string(zeroed) + " head " + std::to_string(head) +
+                            " are not 8-aligned positions with zeroed <= head <= zeroed + capacity"));
     }
-    m_cached_head = head;
+    m_cached_zeroed = zeroed;
     std::uint64_t pos = head;
     while (pos - head <= m_capacity - ring::RING_SPSC_GAP) {
         const std::uint64_t index = pos & m_mask;
@@ -756,25 +784,6 @@ Result<std::uint64_t> RingProducer::find_end() noexcept {
                         std::to_string(head) + ": cannot find the end of the ring"));
 }
 
-void RingProducer::zero_ahead() noexcept {
-    // cached head <= head: never past what the consumer has released.
-    const std::uint64_t limit = std::min(m_tail + ZERO_AHEAD, m_cached_head + m_capacity) &
-                                ~std::uint64_t{63};  // whole 64-byte lines
-    std::uint64_t from = std::max(m_zeroed_to, m_tail);
-    if (limit <= from) {
-        return;
-    }
-    m_zeroed_to = limit;
-    // Plain stores: the consumer reads no further than the header slot at tail (zero
-    // already); it reaches these bytes only through a later commit (release) of ours.
-    while (from < limit) {
-        const std::uint64_t index = from & m_mask;
-        const std::uint64_t n = std::min(limit - from, m_capacity - index);
-        std::memset(m_data + index, 0, static_cast<std::size_t>(n));
-        from += n;
-    }
-}
-
 void RingProducer::close() noexcept {
     if (m_header == nullptr) {
         return;
@@ -783,6 +792,11 @@ void RingProducer::close() noexcept {
         abort();
     }
     flush();
+    if (m_kind == RingKind::spsc) {
+        // For the next producer: what we wrote after tail that no record covers.
+        // relaxed: published by the release of the role below.
+        shared(m_header->dirty_to).store(m_dirty_to, std::memory_order_relaxed);
+    }
     if (m_role) {
         if (m_kind == RingKind::mpsc) {
             leave_slot(m_header, m_slot);
@@ -809,18 +823,22 @@ bool RingProducer::reserve(std::uint64_t size) noexcept {
         // next (acquire fence on its side) also sees this limit.
         shared(m_header->write_limit).store(m_tail + need, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
-    } else if (m_tail - m_cached_head > m_capacity - need - ring::RING_SPSC_GAP) {
-        // Free space is capacity - (tail - head), less the gap: the zeroed header slot
-        // after our last record. A head outside [tail - capacity, tail] (a corrupt or
+    } else if (m_tail - m_cached_zeroed > m_capacity - need - ring::RING_SPSC_GAP) {
+        // Free space is capacity - (tail - zeroed), less the gap: the zeroed header slot
+        // after our last record. A zeroed outside [tail - capacity, tail] (a corrupt or
         // hostile consumer) makes the unsigned difference exceed capacity and reads as
         // full: we never write outside the area we own. (need + gap <= capacity: need <
         // 2 * record_size(max_record) <= capacity, both multiples of 8.)
-        // acquire: pairs with the consumer's release store of head in release(); its reads
-        // of the records before head are done before we overwrite them.
-        m_cached_head = shared(m_header->head).load(std::memory_order_acquire);
-        const std::uint64_t used = m_tail - m_cached_head;
-        if (m_kind == RingKind::spsc && used <= m_capacity) {
-            raise_high_water(used);  // a fill measured against the real head: exact when full
+        // acquire: pairs with the consumer's release store of zeroed in release(); its
+        // reads and zeroing of the records before it are done before we overwrite them.
+        m_cached_zeroed = shared(m_header->zeroed).load(std::memory_order_acquire);
+        const std::uint64_t used = m_tail - m_cached_zeroed;
+        if (m_kind == RingKind::spsc) {
+            // A fill measured against the real head: exact when full. relaxed: statistics.
+            const std::uint64_t fill = m_tail - shared(m_header->head).load(std::memory_order_relaxed);
+            if (fill <= used) {
+                raise_high_water(fill);
+            }
         }
         if (used > m_capacity || used > m_capacity - need - ring::RING_SPSC_GAP) {
             return false;
@@ -855,11 +873,11 @@ bool RingProducer::reserve_mpsc(std::uint64_t size) noexcept {
         const std::uint64_t to_end = m_capacity - index;
         const std::uint64_t padding = size <= to_end ? 0 : to_end;
         const std::uint64_t need = padding + size;
-        if (t - m_cached_head > m_capacity - need) {
-            // acquire: pairs with the consumer's release store of head; it has read and
-            // zeroed the records before head.
-            m_cached_head = shared(m_header->head).load(std::memory_order_acquire);
-            if (t - m_cached_head > m_capacity || t - m_cached_head > m_capacity - need) {
+        if (t - m_cached_zeroed > m_capacity - need) {
+            // acquire: pairs with the consumer's release store of zeroed; it has read and
+            // zeroed the records before it.
+            m_cached_zeroed = shared(m_header->zeroed).load(std::memory_order_acquire);
+            if (t - m_cached_zeroed > m_capacity || t - m_cached_zeroed > m_capacity - need) {
                 // Maybe full, maybe our tail is stale: only full if the tail is current.
                 const std::uint64_t now = shared(m_header->tail).load(std::memory_order_relaxed);
                 if (now == t) {
@@ -1069,12 +1087,14 @@ Claim RingProducer::claim_slow(std::size_t max_len, Timeout timeout) noexcept {
 
 void RingProducer::sample_fill() noexcept {
     m_next_fill_sample = m_tail + std::max<std::uint64_t>(m_capacity / FILL_SAMPLES_PER_LAP, 8);
-    // acquire: as in reserve(); a fresher head also frees room for the claim fast path.
-    const std::uint64_t head = shared(m_header->head).load(std::memory_order_acquire);
-    if (head - m_cached_head > m_tail - m_cached_head) {
-        return;  // not in [cached head, tail]: a head that went backwards or past tail
+    // acquire: as in reserve(); a fresher zeroed also frees room for the claim fast path.
+    const std::uint64_t zeroed = shared(m_header->zeroed).load(std::memory_order_acquire);
+    // relaxed: statistics.
+    const std::uint64_t head = shared(m_header->head).load(std::memory_order_relaxed);
+    if (zeroed - m_cached_zeroed > m_tail - m_cached_zeroed || head - zeroed > m_tail - zeroed) {
+        return;  // not cached zeroed <= zeroed <= head <= tail: positions that went backwards or past tail
     }
-    m_cached_head = head;
+    m_cached_zeroed = zeroed;
     // At its commit our last record was in use, even if the consumer has taken it since.
     raise_high_water(std::max(m_tail - head, m_tail - m_claim_pos));
 }
@@ -1101,6 +1121,9 @@ void RingProducer::complete(std::size_t length, bool now) noexcept {
         // release: committed before (and independently of) the data record.
         header_word(m_data, (m_claim_pos + used) & m_mask).store(pack(filler), std::memory_order_release);
     }
+    if (m_kind == RingKind::spsc && length < m_claim_len) {
+        mark_dirty(m_claim_pos + ring::record_size(m_claim_len));
+    }
     // Counted first: publish_tail() stores the counters with the tail.
     m_tail = m_kind == RingKind::mpsc ? m_tail : m_claim_pos + ring::record_size(length);
     count_commit(length);
@@ -1121,7 +1144,12 @@ void RingProducer::abort() noexcept {
         }
         wake_consumer();
     }
-    // SPSC: a padding record written by reserve() stays committed (tail is past it).
+    // SPSC: a padding record written by reserve() stays committed (tail is past it); the
+    // payload written into the claim stays too, so the header slots there are zeroed at
+    // the commits that reach them.
+    if (m_kind == RingKind::spsc) {
+        mark_dirty(m_claim_pos + ring::record_size(m_claim_len));
+    }
     // Broadcast: a padding record written by reserve() is not published: tail did not move.
 }
 
@@ -1198,15 +1226,20 @@ Result<RingConsumer> RingConsumer::attach(std::span<std::byte> memory, const Att
             shared(c.m_header->slot[c.m_slot].position).store(c.m_head, std::memory_order_relaxed);
         }
     } else {
-        // acquire: pairs with the previous consumer's release store of head (if it died or
-        // left between validation and now).
+        // acquire: pairs with the previous consumer's release stores of zeroed and head (if
+        // it died or left between validation and now).
+        const std::uint64_t zeroed = shared(c.m_header->zeroed).load(std::memory_order_acquire);
         c.m_head = shared(c.m_header->head).load(std::memory_order_acquire);
         c.m_cached_tail = c.m_head;
         // Validated again: the segment may have changed since attach_segment() looked.
         const std::uint64_t tail = shared(c.m_header->tail).load(std::memory_order_acquire);
-        if (!positions_valid(c.m_head, tail, c.m_capacity)) {
-            return fail(corrupt("positions head " + std::to_string(c.m_head) + " tail " +
-                                std::to_string(tail) + " changed to inconsistent values during attach"));
+        if (!positions_valid(zeroed, c.m_head, tail, c.m_capacity)) {
+            return fail(corrupt(positions_text(zeroed, c.m_head, tail) +
+                                " changed to inconsistent values during attach"));
+        }
+        if (zeroed != c.m_head) {
+            // A consumer died between storing head and zeroed: finish its release.
+            c.release(zeroed);
         }
     }
     return c;
@@ -1324,7 +1357,7 @@ Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) con
     return Record{static_cast<RecordType>(rec.type), rec.length, size, m_data + index + sizeof(RecordHeader)};
 }
 
-void RingConsumer::zero_released(std::uint64_t from) noexcept {
+void RingConsumer::zero_wrapped(std::uint64_t from) noexcept {
     const std::uint64_t begin = from & m_mask;
     const std::uint64_t length = m_head - from;
     const std::uint64_t first = std::min(length, m_capacity - begin);

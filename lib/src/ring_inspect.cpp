@@ -102,12 +102,15 @@ Result<Identity> header_of(std::span<const std::byte> memory) {
     return id;
 }
 
-/// Positions as every attach accepts them (broadcast has no shared head to compare).
-Result<void> check_positions(RingKind kind, std::uint64_t head, std::uint64_t tail, std::uint64_t capacity) {
-    if (kind != RingKind::broadcast &&
-        (head > tail || tail - head > capacity || head % 8 != 0 || tail % 8 != 0)) {
-        return fail(corrupt("positions head " + std::to_string(head) + " tail " + std::to_string(tail) +
-                            " are inconsistent with capacity " + std::to_string(capacity)));
+/// Positions as every attach accepts them (broadcast has no shared head to compare):
+/// zeroed <= head <= tail <= zeroed + capacity, all 8-aligned.
+Result<void> check_positions(RingKind kind, std::uint64_t zeroed, std::uint64_t head, std::uint64_t tail,
+                             std::uint64_t capacity) {
+    if (kind != RingKind::broadcast && (zeroed > head || head > tail || tail - zeroed > capacity ||
+                                        zeroed % 8 != 0 || head % 8 != 0 || tail % 8 != 0)) {
+        return fail(corrupt("positions zeroed " + std::to_string(zeroed) + " head " + std::to_string(head) +
+                            " tail " + std::to_string(tail) + " are inconsistent with capacity " +
+                            std::to_string(capacity)));
     }
     return {};
 }
@@ -133,6 +136,7 @@ Result<RingSnapshot> snapshot_ring(std::span<const std::byte> memory) {
     s.capacity = hr->capacity;
     s.max_record = hr->max_record;
     s.creator_pid = hr->creator_pid;
+    s.zeroed = snapshot(h.zeroed);
     s.head = snapshot(h.head);
     s.tail = snapshot(h.tail);
     s.consumer_waiting = snapshot(h.consumer_waiting);
@@ -164,7 +168,7 @@ Result<RingSnapshot> snapshot_ring(std::span<const std::byte> memory) {
     s.consumer_wakeups = snapshot(h.consumer_wakeups);
     s.skipped = snapshot(h.skipped);
     s.lapped = snapshot(h.lapped);
-    if (auto ok = check_positions(s.kind, s.head, s.tail, s.capacity); !ok) {
+    if (auto ok = check_positions(s.kind, s.zeroed, s.head, s.tail, s.capacity); !ok) {
         return fail(std::move(ok.error()));
     }
     return s;
@@ -176,7 +180,8 @@ Result<void> detail::check_ring_header(std::span<const std::byte> memory) {
         return fail(std::move(hr.error()));
     }
     const auto& h = *reinterpret_cast<const ring::RingHeader*>(memory.data());
-    return check_positions(static_cast<RingKind>(hr->kind), snapshot(h.head), snapshot(h.tail), hr->capacity);
+    return check_positions(static_cast<RingKind>(hr->kind), snapshot(h.zeroed), snapshot(h.head),
+                           snapshot(h.tail), hr->capacity);
 }
 
 namespace {
@@ -343,6 +348,21 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
                            std::to_string(cap) + ") ahead of head " + std::to_string(pos));
         return problems;
     }
+    const std::uint64_t zeroed = snapshot(h.zeroed);
+    if (kind != RingKind::broadcast) {
+        if (zeroed % 8 != 0 || zeroed > pos || tail - zeroed > cap) {
+            problems.push_back("positions: zeroed " + std::to_string(zeroed) +
+                               " is not an 8-aligned position at or before head " + std::to_string(pos) +
+                               " and within the capacity (" + std::to_string(cap) + ") of tail " +
+                               std::to_string(tail));
+            return problems;
+        }
+        if (zeroed != pos) {
+            problems.push_back("positions: the consumer released up to head " + std::to_string(pos) +
+                               " but zeroed only up to " + std::to_string(zeroed) +
+                               " (it died releasing; the next consumer finishes when it attaches)");
+        }
+    }
     std::uint64_t records = 0;
     while (pos < tail) {
         const std::uint64_t index = pos & mask;
@@ -380,11 +400,10 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
     }
     if (kind == RingKind::spsc) {
         // The producer keeps the header slot at tail zero: the consumer polls it.
-        if (tail - snapshot(h.head) > cap - ring::RING_SPSC_GAP) {
+        if (tail - zeroed > cap - ring::RING_SPSC_GAP) {
             problems.push_back("positions: tail " + std::to_string(tail) + " leaves less than " +
-                               std::to_string(ring::RING_SPSC_GAP) + " bytes free after head " +
-                               std::to_string(snapshot(h.head)) +
-                               " (the producer keeps a zeroed header slot)");
+                               std::to_string(ring::RING_SPSC_GAP) + " bytes free after zeroed " +
+                               std::to_string(zeroed) + " (the producer keeps a zeroed header slot)");
         } else {
             ring::RecordHeader next;
             std::memcpy(&next, data + (tail & mask), sizeof next);

@@ -17,6 +17,7 @@
 #include <fuzzer/FuzzedDataProvider.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -101,7 +102,7 @@ void set_field(FuzzedDataProvider& in, RingHeader& h, std::uint64_t capacity) {
             u64(h.tail, fuzz_position(in, tail, capacity));
             break;
         case 1:
-            u64(h.head, fuzz_position(in, tail, capacity));
+            u64(in.ConsumeBool() ? h.head : h.zeroed, fuzz_position(in, tail, capacity));
             break;
         case 2:
             u64(h.write_limit, fuzz_position(in, tail, capacity));
@@ -194,6 +195,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t area_size = bytes - sizeof(RingHeader);
     // Positions start anywhere; then some fields are set by the input.
     const std::uint64_t start = in.ConsumeBool() ? 0 : in.ConsumeIntegral<std::uint32_t>() * std::uint64_t{8};
+    // zeroed: at head, or a little behind it (a consumer that died releasing).
+    header.zeroed =
+        start - std::min(start, in.ConsumeBool() ? 0 : in.ConsumeIntegralInRange<std::uint64_t>(0, 8) * 8);
     header.head = start;
     header.tail = start + in.ConsumeIntegralInRange<std::uint64_t>(0, capacity / 8) * 8;
     header.write_limit = header.tail;

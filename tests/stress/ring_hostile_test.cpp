@@ -239,6 +239,7 @@ TEST_F(RingHostile, random_segments_give_statuses_or_corrupt_never_a_crash) {
                 }
                 const std::uint64_t head = (rng() % 2 ? rng() % 4096 : rng() >> 4) * 8;
                 mem.header().head = head;
+                mem.header().zeroed = rng() % 4 == 0 ? head - (rng() % 16) * 8 : head;
                 mem.header().tail = head + (rng() % (capacity / 8 + 4)) * 8 + (rng() % 16 == 0 ? 4 : 0);
                 mem.header().write_limit = mem.header().tail + (rng() % 3) * capacity;
                 for (int s = 0; s < 4; ++s) {
@@ -322,6 +323,7 @@ TEST_F(RingHostile, an_mpsc_producer_never_writes_past_the_data_area_for_an_unal
     ASSERT_TRUE(xproc::format_ring(mem.bytes(), CAP, 100, RingKind::mpsc).has_value());
     auto p = RingProducer::attach(mem.bytes(), no_role());
     ASSERT_TRUE(p.has_value()) << p.error().message();
+    mem.header().zeroed = 1016;
     mem.header().head = 1016;
     mem.header().tail = 1021;
     const std::string msg = "eight by";
@@ -344,6 +346,7 @@ TEST_F(RingHostile, positions_changed_during_attach_are_validated_before_use) {
         GuardedMemory mem(CAP);
         ASSERT_TRUE(xproc::format_ring(mem.bytes(), CAP, 200, kind).has_value());
         RingHeader& h = mem.header();
+        h.zeroed = 1016;
         h.head = 1016;
         h.tail = 1016;
         std::atomic<bool> stop{false};
@@ -352,6 +355,8 @@ TEST_F(RingHostile, positions_changed_during_attach_are_validated_before_use) {
             for (std::uint64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
                 std::atomic_ref<std::uint64_t>(h.tail).store(i % 2 ? 1021 : 1016, std::memory_order_relaxed);
                 std::atomic_ref<std::uint64_t>(h.head).store(i % 2 ? 1013 : 1016, std::memory_order_relaxed);
+                std::atomic_ref<std::uint64_t>(h.zeroed).store(i % 2 ? 1005 : 1016,
+                                                               std::memory_order_relaxed);
             }
         });
         std::uint64_t attaches = 0;
@@ -395,10 +400,13 @@ TEST_F(RingHostile, producers_never_write_outside_the_data_area_whatever_the_pos
             }
             // Positions near the end of the area, aligned or not, consistent or not.
             const std::uint64_t base = (rng() % 64) * CAP;
-            std::uint64_t& field = rng() % 2 ? mem.header().tail : mem.header().head;
+            const std::uint64_t which = rng() % 3;
+            std::uint64_t& field =
+                which == 0 ? mem.header().tail : (which == 1 ? mem.header().head : mem.header().zeroed);
             field = base + CAP - rng() % 64;
             if (rng() % 2) {
                 mem.header().head = mem.header().tail - (rng() % 16) * 8;
+                mem.header().zeroed = mem.header().head - (rng() % 2) * 8;
             }
             if (!p) {
                 continue;
@@ -456,6 +464,7 @@ TEST_F(RingHostile, record_lengths_and_types_that_break_the_format_are_corrupt) 
         for (int api = 0; api < 3; ++api) {  // poll, read, wait
             Memory mem(xproc::ring_segment_size(CAP));
             ASSERT_TRUE(xproc::format_ring(mem.bytes(), CAP, MAX, k.kind).has_value());
+            mem.header().zeroed = k.head;
             mem.header().head = k.head;
             mem.header().tail = k.kind == RingKind::broadcast ? k.head : k.tail;
             auto c = RingConsumer::attach(mem.bytes(), no_role());
@@ -542,15 +551,17 @@ TEST_F(RingHostile,
             }
         }
         mem.header().tail = tail;
-        // The producer fills the ring, so that its cached head says full and it must load the
-        // head again. A head beyond the tail, or more than a capacity behind it, says nothing
-        // about what is free: the producer treats the ring as full and writes nothing.
+        // The producer fills the ring, so that its cached limit (zeroed) says full and it must
+        // load it again. A zeroed position beyond the tail, or more than a capacity behind it,
+        // says nothing about what is free: the producer treats the ring as full and writes
+        // nothing.
         while (p.try_write(bytes) == WriteStatus::ok) {
         }
         const std::uint64_t full_tail = mem.header().tail;
         for (const std::uint64_t bad_head :
              {full_tail + 64, full_tail > CAP + 8 ? full_tail - CAP - 8 : std::uint64_t{1} << 63}) {
             mem.header().head = bad_head;
+            mem.header().zeroed = bad_head;  // the producer's limit
             std::vector<std::byte> before(mem.bytes().begin() + sizeof(RingHeader), mem.bytes().end());
             for (int i = 0; i < 100; ++i) {
                 EXPECT_NE(p.try_write(bytes), WriteStatus::ok) << "head " << bad_head;
@@ -591,6 +602,7 @@ void run_mutated(RingKind kind, Clock::duration duration) {
     auto* header = reinterpret_cast<RingHeader*>(bytes.data());
     // Positions far from 0: a position used without its mask lands far outside the mapping.
     constexpr std::uint64_t START = std::uint64_t{1} << 33;
+    header->zeroed = START;
     header->head = START;
     header->tail = START;
     header->write_limit = START;
@@ -618,7 +630,7 @@ void run_mutated(RingKind kind, Clock::duration duration) {
                         rng() % 2 ? (near & ~std::uint64_t{7}) + (rng() % 64) * 8 - 256 + unaligned : rng(),
                         std::memory_order_relaxed);
             } else if (roll < 50) {
-                field64(header->head)
+                field64(rng() % 2 ? header->head : header->zeroed)
                     .store(rng() % 2 ? near - (rng() % 64) * 8 : rng(), std::memory_order_relaxed);
             } else if (roll < 55) {
                 field64(header->write_limit).store(near + (rng() % 4) * CAP, std::memory_order_relaxed);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -91,7 +92,9 @@ TEST(Ring, layout_offsets_and_sizes_are_pinned) {
     EXPECT_EQ(offsetof(RingHeader, slots), 48u);
     EXPECT_EQ(offsetof(RingHeader, tail), 128u);
     EXPECT_EQ(offsetof(RingHeader, write_limit), 136u);
+    EXPECT_EQ(offsetof(RingHeader, dirty_to), 144u);
     EXPECT_EQ(offsetof(RingHeader, head), 256u);
+    EXPECT_EQ(offsetof(RingHeader, zeroed), 264u);
     EXPECT_EQ(offsetof(RingHeader, consumer_waiting), 384u);
     EXPECT_EQ(offsetof(RingHeader, producer_waiting), 388u);
     EXPECT_EQ(offsetof(RingHeader, doorbell_fd), 392u);
@@ -132,7 +135,7 @@ TEST(Ring, layout_offsets_and_sizes_are_pinned) {
     EXPECT_EQ(static_cast<int>(RingKind::broadcast), 3);
     EXPECT_EQ(xproc::ring::WAIT_SLEEPING, 1u);
     EXPECT_EQ(xproc::ring::WAIT_DOORBELL, 2u);
-    EXPECT_EQ(xproc::ring::RING_LAYOUT_VERSION, 3u);
+    EXPECT_EQ(xproc::ring::RING_LAYOUT_VERSION, 4u);
     EXPECT_EQ(xproc::ring::RING_SPSC_GAP, 8u);
     EXPECT_EQ(std::memcmp(&xproc::ring::RING_MAGIC, "XPROCRNG", 8), 0);
     EXPECT_EQ(xproc::ring::record_size(0), 8u);
@@ -145,6 +148,7 @@ TEST(Ring, create_fills_the_header_and_writes_version) {
     Segment seg(4096);
     seg.header().version = 0xdeadbeef;  // a stale version is replaced
     seg.header().tail = 77;             // stale positions are reset
+    seg.header().zeroed = 99;
     auto p = RingProducer::create(seg.bytes(), 4096, 100);
     ASSERT_TRUE(p.has_value()) << p.error().message();
     const RingHeader& h = seg.header();
@@ -156,6 +160,7 @@ TEST(Ring, create_fills_the_header_and_writes_version) {
     EXPECT_EQ(h.kind, static_cast<std::uint32_t>(RingKind::spsc));
     EXPECT_EQ(h.creator_pid, ::getpid());
     EXPECT_GT(h.creator_start_time, 0u);
+    EXPECT_EQ(h.zeroed, 0u);
     EXPECT_EQ(h.head, 0u);
     EXPECT_EQ(h.tail, 0u);
     EXPECT_EQ(p->capacity(), 4096u);
@@ -332,6 +337,165 @@ TEST(Ring, commit_shorter_than_claim_publishes_actual_length) {
     p.commit(5);
     EXPECT_EQ(p.tail(), 16u);
     EXPECT_EQ(read_string(c), "short");
+}
+
+/// A pid that existed and is gone now (forked, exited, reaped).
+pid_t dead_pid() {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return pid;
+}
+
+/// Eight-byte words that read as committed data records of 8 bytes: stale bytes a
+/// consumer would take for messages if a header slot it polls were not zeroed.
+void fill_with_fake_headers(std::span<std::byte> area) {
+    const RecordHeader fake{8, static_cast<std::uint16_t>(RecordType::data), 0};
+    for (std::size_t i = 0; i + sizeof fake <= area.size(); i += sizeof fake) {
+        std::memcpy(area.data() + i, &fake, sizeof fake);
+    }
+}
+
+/// Moves `laps` laps of 40-byte messages through the ring, so that its producer is past its
+/// first lap (where it zeroes every next header slot itself).
+void run_laps(RingProducer& p, RingConsumer& c, std::uint64_t capacity, int laps) {
+    const std::string msg(40, 'l');
+    for (std::uint64_t moved = 0; moved < laps * capacity; moved += 48) {
+        ASSERT_EQ(p.try_write(as_bytes(msg)), WriteStatus::ok);
+        ASSERT_EQ(read_string(c), msg);
+    }
+}
+
+TEST(Ring, the_consumer_zeroes_what_it_releases_and_says_so_in_zeroed) {
+    Segment seg(1024);
+    auto p = RingProducer::create(seg.bytes(), 1024, 200).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_EQ(p.try_write(as_bytes(std::string(30, 'z'))), WriteStatus::ok);  // 40-byte records
+    }
+    EXPECT_EQ(seg.header().zeroed, 0u);
+    EXPECT_EQ(read_string(c), std::string(30, 'z'));
+    EXPECT_EQ(seg.header().head, 40u);
+    EXPECT_EQ(seg.header().zeroed, 40u);
+    EXPECT_EQ(c.poll([](std::span<const std::byte>) {}, 10).value(), 4u);
+    EXPECT_EQ(seg.header().head, 200u);
+    EXPECT_EQ(seg.header().zeroed, 200u);
+    for (std::size_t i = 0; i < 208; ++i) {  // the records and the empty slot after them
+        ASSERT_EQ(seg.data()[i], std::byte{0}) << i;
+    }
+}
+
+TEST(Ring, a_short_commit_or_an_abort_leaves_no_stale_header_behind_the_next_records) {
+    // The payload written into a claim and not committed stays in the area: the next
+    // records end inside it, and the header slot after each must read as "nothing yet".
+    constexpr std::uint64_t CAP = 1024;
+    for (const bool abort : {false, true}) {
+        SCOPED_TRACE(abort ? "abort" : "short commit");
+        Segment seg(CAP);
+        auto p = RingProducer::create(seg.bytes(), CAP, 400).value();
+        auto c = RingConsumer::attach(seg.bytes()).value();
+        run_laps(p, c, CAP, 2);
+        const xproc::Claim claim = p.claim(400);
+        ASSERT_EQ(claim.status, WriteStatus::ok);
+        fill_with_fake_headers(claim.buffer);
+        if (abort) {
+            p.abort();
+        } else {
+            std::memcpy(claim.buffer.data(), "short", 5);
+            p.commit(5);
+            EXPECT_EQ(read_string(c), "short");
+        }
+        for (int i = 0; i < 30; ++i) {
+            const std::string msg = "m" + std::to_string(i);
+            ASSERT_EQ(p.try_write(as_bytes(msg)), WriteStatus::ok);
+            ASSERT_EQ(read_string(c), msg);
+            ASSERT_EQ(read_string(c), "<empty>") << "after " << msg;
+        }
+    }
+}
+
+TEST(Ring, format_zeroes_the_area_and_a_producer_knows_what_the_previous_one_left) {
+    constexpr std::uint64_t CAP = 1024;
+    Segment seg(CAP);
+    fill_with_fake_headers({seg.data(), CAP});  // memory that held something else before
+    std::optional<RingProducer> p(RingProducer::create(seg.bytes(), CAP, 400).value());
+    for (std::uint64_t i = 0; i < CAP; ++i) {
+        ASSERT_EQ(seg.data()[i], std::byte{0}) << i;
+    }
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    auto stream = [&](const char* what) {
+        for (int i = 0; i < 100; ++i) {  // about two laps of 16 to 24-byte records
+            const std::string msg = std::string(what) + " " + std::to_string(i);
+            ASSERT_EQ(p->try_write(as_bytes(msg)), WriteStatus::ok);
+            ASSERT_EQ(read_string(c), msg);
+            ASSERT_EQ(read_string(c), "<empty>") << "after " << msg;
+        }
+    };
+    stream("first");
+    // A producer that closes cleanly with an aborted claim behind it says how far it
+    // wrote; the next one zeroes the header slots up to there.
+    xproc::Claim claim = p->claim(400);
+    ASSERT_EQ(claim.status, WriteStatus::ok);
+    fill_with_fake_headers(claim.buffer);
+    const std::uint64_t tail = p->tail();
+    p.reset();
+    EXPECT_EQ(seg.header().dirty_to, tail + xproc::ring::record_size(400));
+    p.emplace(RingProducer::attach(seg.bytes()).value());
+    stream("second");
+    // One that died with a claim half written leaves no word: the next one treats its
+    // whole first lap as dirty.
+    claim = p->claim(400);
+    ASSERT_EQ(claim.status, WriteStatus::ok);
+    fill_with_fake_headers(claim.buffer);
+    const std::uint64_t died_at = p->tail();
+    const pid_t corpse = dead_pid();
+    p.reset();  // closes cleanly, then it "dies" holding the role with a stale dirty_to:
+    seg.header().producer_pid = corpse;
+    seg.header().dirty_to = 0;
+    fill_with_fake_headers({seg.data() + ((died_at + 512) & (CAP - 1)), 256});
+    p.emplace(RingProducer::attach(seg.bytes()).value());
+    stream("third");
+}
+
+TEST(Ring, a_consumer_that_died_between_head_and_zeroed_is_finished_by_the_next_one) {
+    constexpr std::uint64_t CAP = 1024;
+    Segment seg(CAP);
+    auto p = RingProducer::create(seg.bytes(), CAP, 200).value();
+    std::optional<RingConsumer> c(RingConsumer::attach(seg.bytes()).value());
+    run_laps(p, *c, CAP, 2);
+    for (int i = 0; i < 4; ++i) {
+        ASSERT_EQ(p.try_write(as_bytes("r" + std::to_string(i))), WriteStatus::ok);  // 16-byte records
+    }
+    ASSERT_EQ(c->poll([](std::span<const std::byte>) {}, 4).value(), 4u);
+    c->close();
+    // As if it died after storing head, before zeroing the batch and storing zeroed: the
+    // batch's bytes are still there (stale headers of consumed records).
+    const std::uint64_t head = seg.header().head;
+    const std::uint64_t from = head - 64;
+    seg.header().zeroed = from;
+    fill_with_fake_headers({seg.data() + (from & (CAP - 1)), 64});
+    auto problems = xproc::check_ring(seg.bytes()).value();
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_NE(problems[0].find("zeroed only up to " + std::to_string(from)), std::string::npos)
+        << problems[0];
+
+    c.emplace(RingConsumer::attach(seg.bytes()).value());
+    EXPECT_EQ(c->head(), head);
+    EXPECT_EQ(seg.header().zeroed, head);
+    for (std::uint64_t i = 0; i < 64; ++i) {
+        ASSERT_EQ(seg.data()[(from + i) & (CAP - 1)], std::byte{0}) << i;
+    }
+    EXPECT_TRUE(xproc::check_ring(seg.bytes()).value().empty());
+    // A lap later the producer writes over those bytes; nothing stale shows through.
+    for (int i = 0; i < 100; ++i) {
+        const std::string msg = "after " + std::to_string(i);
+        ASSERT_EQ(p.try_write(as_bytes(msg)), WriteStatus::ok);
+        ASSERT_EQ(read_string(*c), msg);
+        ASSERT_EQ(read_string(*c), "<empty>") << "after " << msg;
+    }
 }
 
 TEST(Ring, batched_commits_are_published_together_by_flush_commit_or_a_full_claim) {
@@ -666,6 +830,7 @@ TEST(Ring, read_rejects_bad_record_headers) {
         auto c = RingConsumer::create(seg.bytes(), 1024, 100).value();
         if (k.index != 0) {
             // Move both positions to k.index first (as if a lap had been read).
+            seg.header().zeroed = 1024 + k.index;
             seg.header().head = 1024 + k.index;
             seg.header().tail = 1024 + k.index;
             c.close();
@@ -685,7 +850,7 @@ TEST(Ring, read_rejects_bad_record_headers) {
     }
 }
 
-TEST(Ring, producer_treats_a_hostile_head_as_full) {
+TEST(Ring, producer_treats_a_hostile_zeroed_position_as_full) {
     Segment seg(1024);
     auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
     const std::vector<std::byte> msg(100, std::byte{1});
@@ -693,9 +858,10 @@ TEST(Ring, producer_treats_a_hostile_head_as_full) {
         ASSERT_EQ(p.try_write(msg), WriteStatus::ok);  // 112-byte records: 9 fit in 1024
     }
     ASSERT_EQ(p.try_write(msg), WriteStatus::full);
-    seg.header().head = p.tail() + 4096;  // ahead of tail: would mean free space that does not exist
+    // zeroed (the producer's limit) ahead of tail: would mean free space that does not exist.
+    seg.header().zeroed = seg.header().head = p.tail() + 4096;
     EXPECT_EQ(p.try_write(msg), WriteStatus::full);
-    seg.header().head = std::uint64_t{1} << 63;
+    seg.header().zeroed = seg.header().head = std::uint64_t{1} << 63;
     EXPECT_EQ(p.try_write(msg), WriteStatus::full);
 }
 
@@ -722,6 +888,7 @@ TEST(Ring, random_bytes_are_errors_never_crashes) {
                 span[i] = static_cast<std::byte>(rng() % 4 == 0 ? rng() % 4 : rng());
             }
             const std::uint64_t head = (rng() % (1u << 20)) * 8;
+            seg.header().zeroed = rng() % 4 == 0 ? head - (rng() % 8) * 8 : head;
             seg.header().head = head;
             seg.header().tail = head + (rng() % 130) * 8;
         }
@@ -899,17 +1066,6 @@ TEST(Ring, two_threads_move_millions_of_records_without_loss_reorder_or_corrupti
 }
 
 // ---- Blocking, roles, liveness ----------------------------------------------------------
-
-/// A pid that existed and is gone now (forked, exited, reaped).
-pid_t dead_pid() {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::_exit(0);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return pid;
-}
 
 AttachOptions fast_liveness(xproc::WaitPolicy policy = xproc::WaitPolicy::adaptive) {
     AttachOptions o;
@@ -1385,6 +1541,7 @@ TEST(Ring, mpsc_dead_claim_across_the_end_of_the_area_is_skipped_in_two_parts) {
     auto live = RingProducer::attach(seg.bytes()).value();
     auto c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
     // Move everything to 1000: 24 bytes before the end.
+    seg.header().zeroed = 1000;
     seg.header().head = 1000;
     seg.header().tail = 1000;
     c.close();

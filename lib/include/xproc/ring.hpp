@@ -153,6 +153,7 @@ struct RingSnapshot {
     std::uint64_t capacity = 0;
     std::uint32_t max_record = 0;
     pid_t creator_pid = 0;
+    std::uint64_t zeroed = 0;  ///< SPSC/MPSC: the consumer has zeroed the area before it
     std::uint64_t head = 0;
     std::uint64_t tail = 0;
     std::uint32_t consumer_waiting = 0;
@@ -246,7 +247,7 @@ class RingProducer {
             const std::uint64_t size = ring::record_size(max_len);
             const std::uint64_t index = m_tail & m_mask;
             if (size <= m_capacity - index &&
-                m_tail - m_cached_head <= m_capacity - size - ring::RING_SPSC_GAP) [[likely]] {
+                m_tail - m_cached_zeroed <= m_capacity - size - ring::RING_SPSC_GAP) [[likely]] {
                 m_claim_pos = m_tail;
                 m_claim_len = max_len;
                 m_claimed = true;
@@ -342,6 +343,9 @@ class RingProducer {
             return false;
         }
         m_claimed = false;
+        if (length < m_claim_len) [[unlikely]] {
+            mark_dirty(m_claim_pos + ring::record_size(m_claim_len));
+        }
         commit_spsc(length, ring::RecordType::data, batched);
         ++m_messages;
         m_bytes += length;
@@ -352,17 +356,21 @@ class RingProducer {
     /// head <= tail for any observer that loads head first), then the header with release,
     /// the commit the consumer polls for. `batched`: the header of a batch's first record
     /// is kept in m_held_* and stored by publish_tail() after tail; the consumer cannot pass
-    /// it, so the records after it, written now, become visible together with it. The header slot
-    /// after the record must already be zero (the consumer's "nothing yet" there):
-    /// zero_ahead() keeps the bytes after tail zeroed in advance, off the path between a
-    /// message and its consumer; only a record longer than that look-ahead (or a nearly
-    /// full ring) zeroes its slot here.
+    /// it, so the records after it, written now, become visible together with it. The
+    /// header slot after the record must be zero (the consumer's "nothing yet" there): the
+    /// consumer zeroed it when it released that space, unless we (or a producer before us)
+    /// may have written there since: then it is zeroed here.
     void commit_spsc(std::uint64_t length, ring::RecordType type, bool batched = false) noexcept {
         const std::uint64_t end = m_claim_pos + ring::record_size(length);
-        if (m_zeroed_to < end + ring::RING_SPSC_GAP) [[unlikely]] {
-            // relaxed: ordered before the consumer's view of it by the release store below.
-            detail::header_word(m_data, end & m_mask).store(0, std::memory_order_relaxed);
-            m_zeroed_to = end + ring::RING_SPSC_GAP;
+        if (end < m_dirty_to) [[unlikely]] {
+            // Only if needed: a store would take the line from the consumer polling it.
+            // relaxed: nobody else writes there (the consumer zeroed it before releasing
+            // it); the store is ordered before the consumer's view of it by the release
+            // store below.
+            const auto slot = detail::header_word(m_data, end & m_mask);
+            if (slot.load(std::memory_order_relaxed) != 0) {
+                slot.store(0, std::memory_order_relaxed);
+            }
         }
         m_tail = end;
         const std::uint64_t word =
@@ -382,26 +390,15 @@ class RingProducer {
             // (Behind a held header, the consumer sees it only after that one.)
             detail::header_word(m_data, m_claim_pos & m_mask).store(word, std::memory_order_release);
         }
-        zero_ahead_for(length);
     }
-    /// Zeroing ahead pays while many records fit in the look-ahead; a long record has the
-    /// slot after it zeroed at its commit instead (its payload would overwrite the rest).
-    void zero_ahead_for(std::uint64_t length) noexcept {
-        if (length <= ZERO_AHEAD / 8 && m_tail + ZERO_AHEAD > m_zeroed_to + ZERO_STEP) {
-            zero_ahead();
-        }
-    }
-    /// SPSC: zeroes the data area from m_zeroed_to up to ZERO_AHEAD bytes after tail (whole
-    /// cache lines, never past what the consumer has released).
-    void zero_ahead() noexcept;
-    /// SPSC: bytes after tail kept zeroed ahead of the records, and the least amount zeroed at a time.
-    static constexpr std::uint64_t ZERO_AHEAD = 4096;
-    static constexpr std::uint64_t ZERO_STEP = 1024;
-    /// SPSC high-water mark: our cached head only bounds the fill from above (it is
+    /// SPSC: we may have written payload bytes up to `end` that no record covers (a commit
+    /// shorter than its claim, an abort): header slots before it are zeroed at commit.
+    void mark_dirty(std::uint64_t end) noexcept { m_dirty_to = std::max(m_dirty_to, end); }
+    /// SPSC high-water mark: our cached zeroed only bounds the fill from above (it is
     /// reloaded when the ring looks full), so a possible new high is checked against the
     /// real head, at most FILL_SAMPLES_PER_LAP times per lap of the ring.
     void maybe_sample_fill() noexcept {
-        if (m_tail >= m_next_fill_sample && m_tail - m_cached_head > m_high_water) [[unlikely]] {
+        if (m_tail >= m_next_fill_sample && m_tail - m_cached_zeroed > m_high_water) [[unlikely]] {
             sample_fill();
         }
     }
@@ -440,11 +437,11 @@ class RingProducer {
     std::uint64_t m_capacity = 0;
     std::uint64_t m_mask = 0;
     std::uint32_t m_max_record = 0;
-    std::uint64_t m_tail = 0;         ///< SPSC/broadcast: our position (the segment's copy is only written)
-    std::uint64_t m_cached_head = 0;  ///< last head we read; reloaded only when it says full
-    std::uint64_t m_claim_pos = 0;    ///< where the claimed record's header goes
-    std::uint64_t m_claim_len = 0;    ///< payload bytes claimed
-    std::uint64_t m_claim_start = 0;  ///< MPSC: start of our claim (padding included)
+    std::uint64_t m_tail = 0;           ///< SPSC/broadcast: our position (the segment's copy is only written)
+    std::uint64_t m_cached_zeroed = 0;  ///< last `zeroed` we read (our limit - capacity); reloaded when full
+    std::uint64_t m_claim_pos = 0;      ///< where the claimed record's header goes
+    std::uint64_t m_claim_len = 0;      ///< payload bytes claimed
+    std::uint64_t m_claim_start = 0;    ///< MPSC: start of our claim (padding included)
     bool m_claimed = false;
     bool m_unpublished = false;    ///< records completed by commit_batched() but not published yet
     bool m_role = false;           ///< we hold the producer role / a slot
@@ -454,7 +451,7 @@ class RingProducer {
     std::uint64_t m_bytes = 0;
     std::uint64_t m_high_water = 0;
     std::uint64_t m_next_fill_sample = 0;  ///< SPSC: tail from which sample_fill() may read head again
-    std::uint64_t m_zeroed_to = 0;         ///< SPSC: the bytes from tail up to this position are zero
+    std::uint64_t m_dirty_to = 0;          ///< SPSC: before this, header slots after tail may not be zero
     bool m_holding = false;                ///< SPSC: a batch's first header is held back (m_held_*)
     std::uint64_t m_held_pos = 0;
     std::uint64_t m_held_word = 0;
@@ -476,9 +473,11 @@ class RingConsumer {
     /// Attaches to a formatted ring. Checks, in order: the memory holds a header and is
     /// 128-byte aligned; version != 0 (else os/EAGAIN: not ready); magic; version ==
     /// RING_LAYOUT_VERSION (the error prints both); header_size; capacity a power of two
-    /// in range and header + capacity within `memory`; max_record; kind; head <= tail <=
-    /// head + capacity, both multiples of 8. With options.take_role takes the consumer role
-    /// (SPSC/MPSC) or a reader slot (broadcast; a reader starts at the current tail).
+    /// in range and header + capacity within `memory`; max_record; kind; zeroed <= head <=
+    /// tail <= zeroed + capacity, all multiples of 8. With options.take_role takes the
+    /// consumer role (SPSC/MPSC) or a reader slot (broadcast; a reader starts at the current
+    /// tail). SPSC/MPSC: zeroes what a consumer that died while releasing left unzeroed
+    /// (zeroed < head), as release does.
     /// Errors: corrupt, invalid_argument (alignment), os/EAGAIN, os/EBUSY (role held by a
     /// live process, named), os/ENOSPC (no free reader slot).
     static Result<RingConsumer> attach(std::span<std::byte> memory, const AttachOptions& options = {});
@@ -490,7 +489,8 @@ class RingConsumer {
     ~RingConsumer();
 
     /// Calls `handler(std::span<const std::byte>)` for up to `limit` messages, in order,
-    /// then releases the whole batch with one store of head. Does not wait (see wait()).
+    /// then releases the whole batch (stores head, zeroes the batch, stores zeroed). Does not
+    /// wait (see wait()).
     /// SPSC/MPSC read in place: the span is valid only during the call, and the bytes live
     /// in shared memory (a hostile producer could change them while the handler reads).
     /// Broadcast copies each message first and checks it was not overwritten meanwhile.
@@ -622,25 +622,37 @@ class RingConsumer {
         return record_at_slow(pos);
     }
     Result<Record> record_at_slow(std::uint64_t pos) const noexcept;
-    /// Publishes m_head (release), MPSC: after zeroing [from, m_head); then wakes a
-    /// producer that announced it sleeps (the check is one load of a line it writes only
-    /// to sleep).
+    /// Releases [from, m_head) (SPSC, MPSC): stores head (where a consumer taking over
+    /// resumes), zeroes the records, so that a header slot there reads as "not committed"
+    /// until a producer writes it, then stores zeroed (release), the producers' limit; then
+    /// wakes a producer that announced it sleeps (the check is one load of a line it writes
+    /// only to sleep).
     void release(std::uint64_t from) noexcept {
-        if (m_kind == RingKind::mpsc) {
-            zero_released(from);
-        }
-        // release: pairs with the producer's acquire load of head; our reads (and MPSC
-        // zeroing) of the released records happen before it overwrites them.
+        // release: pairs with the acquire loads of head by a consumer or producer that
+        // attaches (and by observers): the records before it have been read.
         std::atomic_ref<std::uint64_t>(m_header->head).store(m_head, std::memory_order_release);
+        // Head before the zeroing in program order: if we die in between, the next consumer
+        // resumes at head and zeroes [zeroed, head) itself; never the other way round
+        // (zeroed records before head, read as "nothing yet").
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        const std::uint64_t index = from & m_mask;
+        if (m_head - from <= m_capacity - index) [[likely]] {
+            std::memset(m_data + index, 0, static_cast<std::size_t>(m_head - from));
+        } else {
+            zero_wrapped(from);
+        }
+        // release: pairs with the producers' acquire load of zeroed; our reads of the
+        // released records and the zeroing happen before they write there.
+        std::atomic_ref<std::uint64_t>(m_header->zeroed).store(m_head, std::memory_order_release);
         detail::publish_fence(m_fast_fence);
-        // relaxed: ordered after the store of head by the fence above (and the sleeper's barrier).
+        // relaxed: ordered after the store of zeroed by the fence above (and the sleeper's barrier).
         if (std::atomic_ref<std::uint32_t>(m_header->producer_waiting).load(std::memory_order_relaxed) != 0)
             [[unlikely]] {
             wake_sleeping_producer();
         }
     }
-    /// MPSC: zeroes [from, m_head), so the next claim there starts as "uncommitted" (type 0).
-    void zero_released(std::uint64_t from) noexcept;
+    /// Zeroes [from, m_head) where it wraps past the end of the data area.
+    void zero_wrapped(std::uint64_t from) noexcept;
     /// Wakes the producers sleeping on producer_waiting (the word said so).
     void wake_sleeping_producer() noexcept;
     Result<ReadResult> read_slow(std::span<std::byte> buffer, Timeout timeout) noexcept;

@@ -17,9 +17,9 @@
 ///      | magic "XPROCRNG" | version | header_size | capacity |        |
 ///      | max_record | kind | creator pid | creator start time | slots |
 ///  128 +-------------------------------------------------------------+
-///      | tail, write_limit  (producer-owned; MPSC: CAS-claimed tail) |
+///      | tail, write_limit, dirty_to (producer-owned; MPSC: CAS tail)|
 ///  256 +-------------------------------------------------------------+
-///      | head   (consumer-owned position, alone on its line)         |
+///      | head, zeroed   (consumer-owned positions)                   |
 ///  384 +-------------------------------------------------------------+
 ///      | wait words: consumer_waiting, producer_waiting (futex),     |
 ///      | doorbell_fd                                                 |
@@ -41,9 +41,17 @@
 ///      +-------------------------------------------------------------+
 /// ```
 ///
-/// Positions (`head`, `tail`) are 64-bit byte counts that only increase; the index of a
-/// position in the data area is `position & (capacity - 1)`. `tail - head` bytes are
-/// readable (SPSC) or claimed (MPSC). All positions are multiples of 8.
+/// Positions (`zeroed`, `head`, `tail`) are 64-bit byte counts that only increase; the
+/// index of a position in the data area is `position & (capacity - 1)`. `tail - head`
+/// bytes are readable (SPSC) or claimed (MPSC). All positions are multiples of 8.
+///
+/// Free space (SPSC, MPSC): the consumer zeroes what it has consumed, so that a header
+/// slot the producer has not written since reads as 0 ("not committed"), and says so with
+/// `zeroed`: the data area before `zeroed` is free and zero, and producers write no
+/// further than `zeroed + capacity`. Releasing a batch: store `head` (where a consumer
+/// taking over resumes), zero the batch, store `zeroed = head` (release). `zeroed <= head`;
+/// they differ only between the two stores, or after a consumer died there, and then the
+/// next consumer zeroes `[zeroed, head)` when it attaches.
 ///
 /// Record (8-byte aligned, never split across the end of the data area):
 /// ```
@@ -61,21 +69,23 @@
 ///   consumer polls the header at `head`, not `tail`: while both sides keep up, one cache
 ///   line moves per message instead of two (the record's and tail's). To tell a fresh
 ///   header from a stale one of the previous lap, the header slot after the last committed
-///   record is always zero, so the producer keeps 8 bytes free (`tail - head <=
-///   capacity - 8`). It zeroes the area ahead of its records in advance (up to 4 KiB past
-///   tail, never past what the consumer released), off the path between a message and its
-///   reader; only a record longer than that zeroes its next slot just before its commit.
-///   It stores `tail` before each commit, so `head <= tail` for anyone who loads head
-///   first. A batch (commit_batched) holds back the header of its first record and stores
-///   it last, so the consumer sees the batch at once. A producer that attaches finds the
-///   real end by walking the committed records from head (a dead producer's unpublished
-///   batch lies behind an uncommitted header and is overwritten). The consumer stores
-///   `head` (release) after reading a batch.
+///   record is always zero, so the producer keeps 8 bytes free (`tail - zeroed <=
+///   capacity - 8`). format_ring zeroes the area and the consumer's zeroing keeps it so;
+///   the producer zeroes that slot itself only where it may have written before: after a
+///   commit shorter than its claim or an abort (up to `dirty_to`, which it stores when it
+///   closes, for the next producer), and during its whole first lap when it takes over
+///   from a producer that died (whose unpublished batch or half-written record may lie
+///   anywhere ahead). It stores `tail` before each commit, so
+///   `head <= tail` for anyone who loads head first. A batch (commit_batched) holds back
+///   the header of its first record and stores it last, so the consumer sees the batch at
+///   once. A producer that attaches finds the real end by walking the committed records
+///   from head (a dead producer's unpublished batch lies behind an uncommitted header and
+///   is overwritten). The consumer stores `head` and `zeroed` after reading a batch.
 /// - mpsc: producers claim space with a CAS on `tail` (after recording the claim in their
 ///   slot), write the record header with type 0, the payload, then store the header's
 ///   8 bytes with the real type (release): the per-record commit. The consumer reads up to
-///   the first uncommitted record, zeroes what it consumed (so a stale header is never
-///   taken for a committed one) and stores `head`. A record whose claimant died is
+///   the first uncommitted record and releases it as above (the zeroing is what keeps a
+///   stale header from being taken for a committed one). A record whose claimant died is
 ///   skipped using the claim recorded in the dead producer's slot.
 /// - broadcast: one writer that never waits; before writing over `[p, q)` it stores
 ///   `write_limit = q` then a release fence. Readers keep their own positions; a reader
@@ -101,7 +111,10 @@ inline constexpr std::uint64_t RING_MAGIC = 0x474E5243'4F525058ULL;
 /// polls the header at head, not tail) with the zeroed slot after tail. (3 was first
 /// tried and withdrawn in November 2026, when zeroing the slot on the commit path and
 /// per-record visibility of batches cost more than they gained; the format is the same.)
-inline constexpr std::uint32_t RING_LAYOUT_VERSION = 3;
+/// 4 moved the zeroing of consumed space from the SPSC producer (which zeroed ahead of
+/// its records) to the consumer, for both SPSC and MPSC, and added `zeroed`: producers
+/// now take their free space from it, not from `head`.
+inline constexpr std::uint32_t RING_LAYOUT_VERSION = 4;
 
 /// Peer slots after the fixed header lines.
 inline constexpr std::uint32_t RING_SLOTS = 48;
@@ -164,11 +177,15 @@ struct alignas(RING_LINE) RingHeader {
     // Line 1: written only by the producer (MPSC: by CAS among producers) (atomic).
     std::uint64_t tail;         ///< position after the last committed (MPSC: claimed) record
     std::uint64_t write_limit;  ///< broadcast: end of what the writer may be overwriting
-    std::uint8_t reserved1[112];
+    /// SPSC: a producer may have written bytes no committed record covers (a claim it
+    /// aborted or shortened) from tail up to here; stored when it closes, 0 after format.
+    std::uint64_t dirty_to;
+    std::uint8_t reserved1[104];
 
     // Line 2: written only by the consumer (atomic).
-    std::uint64_t head;  ///< position of the first record not yet released
-    std::uint8_t reserved2[120];
+    std::uint64_t head;    ///< position of the first record not yet released
+    std::uint64_t zeroed;  ///< SPSC/MPSC: the area before it is free and zero (producers' limit)
+    std::uint8_t reserved2[112];
 
     // Line 3: wait words (atomic; 32-bit for futex(2)). Bits: WAIT_SLEEPING, WAIT_DOORBELL.
     std::uint32_t consumer_waiting;  ///< futex word: consumers (readers) waiting for data
@@ -252,7 +269,9 @@ static_assert(offsetof(RingHeader, creator_start_time) == 40);
 static_assert(offsetof(RingHeader, slots) == 48);
 static_assert(offsetof(RingHeader, tail) == 128);
 static_assert(offsetof(RingHeader, write_limit) == 136);
+static_assert(offsetof(RingHeader, dirty_to) == 144);
 static_assert(offsetof(RingHeader, head) == 256);
+static_assert(offsetof(RingHeader, zeroed) == 264);
 static_assert(offsetof(RingHeader, consumer_waiting) == 384);
 static_assert(offsetof(RingHeader, producer_waiting) == 388);
 static_assert(offsetof(RingHeader, doorbell_fd) == 392);
