@@ -15,10 +15,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/user.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cinttypes>
 #include <cstddef>
@@ -72,6 +75,67 @@ constexpr bool HAVE_DEBUG_REGISTERS = false;
 #endif
 
 constexpr std::size_t SLOT_COUNT = 4;
+
+#if defined(__x86_64__)
+/// What the probe's child runs into: a real function (not inlined, not folded away).
+[[gnu::noinline]] void probe_target() noexcept {
+    asm volatile("" ::: "memory");
+}
+
+/// Sets DR0 on probe_target in a traced child and lets it call it: a working debug register
+/// stops it with SIGTRAP; a dead one lets it exit. nullopt when the probe cannot run.
+std::optional<bool> probe_debug_registers() noexcept {
+    const pid_t child = ::fork();
+    if (child < 0) {
+        return std::nullopt;
+    }
+    if (child == 0) {
+        // Only async-signal-safe calls: the parent may have other threads.
+        if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0) {
+            ::raise(SIGSTOP);
+            probe_target();
+        }
+        ::_exit(0);
+    }
+    std::optional<bool> works;
+    int status = 0;
+    if (::waitpid(child, &status, __WALL) == child && WIFSTOPPED(status)) {
+        const auto address = reinterpret_cast<std::uintptr_t>(&probe_target);
+        if (::ptrace(PTRACE_POKEUSER, child, debug_register_offset(0), address) == 0 &&
+            ::ptrace(PTRACE_POKEUSER, child, debug_register_offset(7), std::uintptr_t{1}) == 0 &&
+            ::ptrace(PTRACE_CONT, child, nullptr, nullptr) == 0 &&
+            ::waitpid(child, &status, __WALL) == child) {
+            works = WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP;
+        }
+    }
+    ::kill(child, SIGKILL);
+    while (::waitpid(child, &status, __WALL) == child && !WIFEXITED(status) && !WIFSIGNALED(status)) {
+    }
+    return works;
+}
+#endif
+
+/// `what` cannot use a debug register on this machine: not_supported, saying why.
+Error no_debug_registers(const std::string& what, const char* kind, pid_t pid) {
+    if (!HAVE_DEBUG_REGISTERS) {
+        return Error::make(ErrorKind::not_supported, what,
+                           std::string(kind) + " are not supported on this architecture", pid);
+    }
+    const char* env = std::getenv("XPROC_HW_BREAKPOINTS");
+    if (env != nullptr && std::strcmp(env, "0") == 0) {
+        return Error::make(ErrorKind::not_supported, what,
+                           std::string(kind) + " are turned off (XPROC_HW_BREAKPOINTS=0)", pid)
+            .with_hint("unset XPROC_HW_BREAKPOINTS to use the debug registers");
+    }
+    return Error::make(ErrorKind::not_supported, what,
+                       std::string(kind) +
+                           " do not work on this machine: its debug registers raise no trap (a virtual "
+                           "machine that does not pass them through)",
+                       pid)
+        .with_hint(std::string_view(kind).ends_with("watchpoints")
+                       ? "there are no software watchpoints: break where the value is written instead"
+                       : "use a software breakpoint (break) instead");
+}
 
 std::string hex(std::uint64_t v) {
     char buf[24];
@@ -132,6 +196,26 @@ void make_silent(StopEvent& ev) {
 }
 
 }  // namespace
+
+bool hardware_breakpoints_work() noexcept {
+    const char* env = std::getenv("XPROC_HW_BREAKPOINTS");
+    if (!HAVE_DEBUG_REGISTERS || (env != nullptr && std::strcmp(env, "0") == 0)) {
+        return false;
+    }
+#if defined(__x86_64__)
+    // 0 = not probed yet, 1 = works, 2 = does not. Two threads may both probe: same answer.
+    static std::atomic<int> known{0};
+    // relaxed: the value is self-contained.
+    int k = known.load(std::memory_order_relaxed);
+    if (k == 0) {
+        k = probe_debug_registers().value_or(true) ? 1 : 2;
+        known.store(k, std::memory_order_relaxed);
+    }
+    return k == 1;
+#else
+    return false;
+#endif
+}
 
 Breakpoints::~Breakpoints() = default;
 
@@ -442,11 +526,9 @@ Result<int> Breakpoints::add_breakpoint(std::uint64_t address, BreakpointOptions
     bp.temporary = options.temporary;
 
     if (!options.software_only) {
-        if (!HAVE_DEBUG_REGISTERS) {
+        if (!hardware_breakpoints_work()) {
             if (options.hardware_only) {
-                return fail(Error::make(ErrorKind::not_supported, what,
-                                        "hardware breakpoints are not supported on this architecture",
-                                        m_att.pid()));
+                return fail(no_debug_registers(what, "hardware breakpoints", m_att.pid()));
             }
         } else {
             int slot = -1;
@@ -515,9 +597,8 @@ Result<int> Breakpoints::add_watchpoint(std::uint64_t address, std::size_t lengt
                                 m_att.pid())
                         .with_address(address));
     }
-    if (!HAVE_DEBUG_REGISTERS) {
-        return fail(Error::make(ErrorKind::not_supported, what,
-                                "hardware watchpoints are not supported on this architecture", m_att.pid()));
+    if (!hardware_breakpoints_work()) {
+        return fail(no_debug_registers(what, "hardware watchpoints", m_att.pid()));
     }
     if (m_att.detached() || m_att.process_gone()) {
         return fail(Error::make(ErrorKind::no_such_process, what,

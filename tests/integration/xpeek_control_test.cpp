@@ -6,6 +6,7 @@
 // levels, info threads; and info breakpoints on bp_target); and the damage tests: xpeek with an int3 inserted
 // in a running target, then SIGTERM, SIGHUP or Ctrl-C and end of input — the target must go on computing
 // correctly, with its text equal to the file's and its debug registers cleared.
+#include <cpuid.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -30,6 +31,7 @@
 
 #include "child.hpp"
 #include "stripped_target.hpp"
+#include "xproc/breakpoints.hpp"
 #include "xproc/maps.hpp"
 #include "xproc/memory.hpp"
 #include "xproc/tracer.hpp"
@@ -322,7 +324,19 @@ TEST(XpeekControl, ignore_counts_skip_hits_that_are_still_counted) {
     expect_computing(target);
 }
 
+/// Tests of hardware breakpoints and watchpoints are skipped where the debug registers raise
+/// no trap (a virtual machine that does not pass them through): gdb would set them and
+/// never stop; xpeek refuses them and says why (see hbreak_and_watch_say_why_...).
+#define SKIP_WITHOUT_DEBUG_REGISTERS()                                                            \
+    do {                                                                                          \
+        if (!xproc::hardware_breakpoints_work()) {                                                \
+            GTEST_SKIP() << "this machine's debug registers raise no trap: hardware breakpoints " \
+                            "and watchpoints cannot be tested here";                              \
+        }                                                                                         \
+    } while (false)
+
 TEST(XpeekControl, breakpoint_addresses_and_the_table_match_gdb) {
+    SKIP_WITHOUT_DEBUG_REGISTERS();
     if (access(GDB.c_str(), X_OK) != 0) {
         GTEST_SKIP() << "gdb not installed";
     }
@@ -411,6 +425,7 @@ TEST(XpeekControl, registers_print_in_gdbs_format) {
 }
 
 TEST(XpeekControl, a_watchpoint_on_a_global_reports_old_and_new_values) {
+    SKIP_WITHOUT_DEBUG_REGISTERS();
     BpTarget target;
     const RunResult r = xpeek_batch(target.pid(), {"watch bp_counter", "continue", "continue"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -422,6 +437,29 @@ TEST(XpeekControl, a_watchpoint_on_a_global_reports_old_and_new_values) {
     EXPECT_NE(r.out.find(" in bp_work ()"), std::string::npos) << r.out;
     expect_debug_registers_clear(target.pid());
     expect_computing(target);
+}
+
+TEST(XpeekControl, hbreak_and_watch_say_why_where_debug_registers_do_not_work_and_break_uses_int3) {
+    // XPROC_HW_BREAKPOINTS=0 stands in for a machine whose debug registers raise no trap.
+    ASSERT_EQ(::setenv("XPROC_HW_BREAKPOINTS", "0", 1), 0);
+    const RunResult r = [] {
+        BpTarget target;
+        RunResult out = xpeek_batch(target.pid(), {"hbreak bp_work", "watch bp_counter", "break bp_work",
+                                                   "continue", "info breakpoints"});
+        expect_computing(target);
+        return out;
+    }();
+    ::unsetenv("XPROC_HW_BREAKPOINTS");
+    EXPECT_NE(r.err.find("hbreak *0x"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("hardware breakpoints are turned off (XPROC_HW_BREAKPOINTS=0); unset "
+                         "XPROC_HW_BREAKPOINTS to use the debug registers"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("hardware watchpoints are turned off (XPROC_HW_BREAKPOINTS=0)"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.out.find("hit Breakpoint 1, 0x"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("1       breakpoint     keep y   "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("breakpoint already hit 1 time"), std::string::npos) << r.out;
 }
 
 TEST(XpeekControl, stepi_nexti_and_finish) {
@@ -487,6 +525,7 @@ TEST(XpeekControl, a_breakpoint_in_a_function_called_from_several_threads) {
 }
 
 TEST(XpeekControl, threads_created_while_attached_hit_hardware_breakpoints) {
+    SKIP_WITHOUT_DEBUG_REGISTERS();
     BpTarget target({"--churn"});
     const RunResult r =
         xpeek_batch(target.pid(), {"info threads", "hbreak bp_churn_fn", "continue", "continue", "bt 1"});
@@ -652,6 +691,30 @@ TEST(XpeekControl, info_threads_and_thread_switches_match_gdb) {
     EXPECT_EQ(count_of(o.xpeek, "Thread 0x"), 9u) << o.xpeek;
 }
 
+/// On AVX-512 CPUs, gdb 13 reads k0-k7 at Intel's XSAVE offset (1088) whatever the CPU's
+/// layout (AMD Zen 4: 832, CPUID 0xd.5), as it does pkru: there its values are another
+/// register's bytes. Returns the text with the values of the k0-k7 lines blanked, so both
+/// outputs compare equal elsewhere, and whether that was needed.
+bool gdb_reads_opmask_elsewhere() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid_count(0xd, 5, &eax, &ebx, &ecx, &edx) != 0 && eax != 0 && ebx != 1088;
+}
+std::string blank_opmask_values(const std::string& text) {
+    static const std::regex k_line(R"((^|\n)(k[0-7] +)0x[0-9a-f]+ +[0-9]+)");
+    return std::regex_replace(text, k_line, "$1$2<value>");
+}
+
+/// xpeek shows no zmm0-31, xmm16-31, ymm16-31 (see xpeek(1)): gdb's vector and all groups
+/// have more registers on AVX-512 CPUs.
+std::optional<std::string> avx512_registers_missing() {
+    if (__builtin_cpu_supports("avx512f")) {
+        return "xpeek does not show the AVX-512 vector registers (zmm0-31, xmm16-31, ymm16-31) that gdb "
+               "lists "
+               "on this CPU";
+    }
+    return std::nullopt;
+}
+
 TEST(XpeekControl, info_registers_lists_the_registers_gdb_lists) {
     if (const auto why = gdb_parity_unavailable()) {
         GTEST_SKIP() << *why;
@@ -665,7 +728,12 @@ TEST(XpeekControl, info_registers_lists_the_registers_gdb_lists) {
                  {"info registers", "info registers fs_base gs_base orig_rax", "info registers system",
                   "info registers pc sp ps", "info registers eax ax al ah", "info registers $rip r15",
                   "info registers general"});
-    EXPECT_EQ(o.xpeek, o.gdb);
+    if (gdb_reads_opmask_elsewhere()) {
+        EXPECT_EQ(blank_opmask_values(o.xpeek), blank_opmask_values(o.gdb));
+        EXPECT_EQ(count_of(o.xpeek, "\nk7 "), 2u) << o.xpeek;  // info registers, info registers general
+    } else {
+        EXPECT_EQ(o.xpeek, o.gdb);
+    }
     EXPECT_EQ(count_of(o.xpeek, "fs_base "), 2u) << o.xpeek;
     EXPECT_EQ(lines_of(o.xpeek).front().substr(0, 4), "rax ") << o.xpeek;
     EXPECT_EQ(o.xpeek_err, "");
@@ -694,6 +762,9 @@ TEST(XpeekControl, mxcsr_and_x87_registers_match_gdb) {
 
 TEST(XpeekControl, vector_registers_print_gdbs_unions) {
     if (const auto why = gdb_parity_unavailable()) {
+        GTEST_SKIP() << *why;
+    }
+    if (const auto why = avx512_registers_missing()) {
         GTEST_SKIP() << *why;
     }
     RegsTarget target;
@@ -744,6 +815,9 @@ TEST(XpeekControl, ymm_registers_match_gdb_when_the_cpu_has_avx) {
 
 TEST(XpeekControl, info_all_registers_matches_gdb) {
     if (const auto why = gdb_parity_unavailable()) {
+        GTEST_SKIP() << *why;
+    }
+    if (const auto why = avx512_registers_missing()) {
         GTEST_SKIP() << *why;
     }
     RegsTarget target;
@@ -841,6 +915,7 @@ TEST(XpeekControl, print_formats_of_floats_and_registers_match_gdb) {
 }
 
 TEST(XpeekControl, watchpoints_and_ignore_counts_in_the_table_match_gdb) {
+    SKIP_WITHOUT_DEBUG_REGISTERS();
     if (!have_gdb()) {
         GTEST_SKIP() << "gdb not installed";
     }
@@ -862,14 +937,18 @@ TEST(XpeekControl, watchpoints_and_ignore_counts_in_the_table_match_gdb) {
 namespace {
 
 /// Starts xpeek on a running target with an int3 on bp_work (the four debug registers are
-/// taken first by hbreaks on a function no thread calls) that is crossed continuously
-/// (continue with a huge ignore count): the worst moment to be interrupted.
+/// taken first by hbreaks on a function no thread calls; where they raise no trap, `break`
+/// is an int3 anyway) that is crossed continuously (continue with a huge ignore count): the
+/// worst moment to be interrupted.
 void start_with_int3_running(Xpeek& x, BpTarget& target) {
-    x.send(
-        "hbreak bp_churn_fn\nhbreak *bp_churn_fn+1\nhbreak *bp_churn_fn+2\nhbreak *bp_churn_fn+3\n"
-        "break bp_work\ninfo breakpoints\ncontinue\n");
-    ASSERT_TRUE(x.wait_output("hit Breakpoint 5, ")) << x.out() << x.err();
-    static const std::regex int3_row(R"(\n5 +breakpoint +keep y )");  // not "hw breakpoint": an int3
+    const bool hardware = xproc::hardware_breakpoints_work();
+    x.send(std::string(hardware ? "hbreak bp_churn_fn\nhbreak *bp_churn_fn+1\nhbreak *bp_churn_fn+2\n"
+                                  "hbreak *bp_churn_fn+3\n"
+                                : "") +
+           "break bp_work\ninfo breakpoints\ncontinue\n");
+    const std::string number = hardware ? "5" : "1";
+    ASSERT_TRUE(x.wait_output("hit Breakpoint " + number + ", ")) << x.out() << x.err();
+    const std::regex int3_row("\n" + number + " +breakpoint +keep y ");  // not "hw breakpoint": an int3
     ASSERT_TRUE(std::regex_search(x.out(), int3_row)) << x.out();
     x.send("continue 100000000\n");
     ASSERT_TRUE(x.wait_output("Continuing.", 2)) << x.out();

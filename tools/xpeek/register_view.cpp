@@ -65,6 +65,9 @@ RegisterType type_of(const xproc::RegisterDesc& d) {
 // XCR0 bits of the state components gdb shows registers of.
 constexpr std::uint64_t XFEATURE_AVX = 1u << 2;
 constexpr std::uint64_t XFEATURE_PKRU = 1u << 9;
+/// opmask, ZMM_Hi256, Hi16_ZMM: gdb's amd64-avx512 description needs all three.
+constexpr std::uint64_t XFEATURE_AVX512 = 7u << 5;
+constexpr std::uint64_t XFEATURE_OPMASK = 1u << 5;
 
 #if defined(__x86_64__)
 
@@ -156,7 +159,8 @@ bool is_register_name(std::string_view name) {
 
 bool needs_extended_state([[maybe_unused]] std::string_view name) {
 #if defined(__x86_64__)
-    return name == "pkru" || numbered(name, "ymm") >= 0 || numbered(name, "ymm", "h") >= 0;
+    return name == "pkru" || numbered(name, "ymm") >= 0 || numbered(name, "ymm", "h") >= 0 ||
+           (numbered(name, "k") >= 0 && numbered(name, "k") < 8);
 #else
     return false;
 #endif
@@ -193,6 +197,15 @@ std::optional<ExtendedState> read_extended_state([[maybe_unused]] pid_t tid) {
             std::memcpy(ext.ymm_high.data(), area.data() + offset, ext.ymm_high.size());
         }
     }
+    // k0-k7 at the CPU's offset for the opmask state (CPUID 0xd.5): 1088 on Intel, 832 on
+    // AMD Zen 4.
+    if ((ext.xcr0 & xstate_bv & XFEATURE_OPMASK) != 0 &&
+        __get_cpuid_count(0xd, 5, &eax, &ebx, &ecx, &edx) != 0) {
+        offset = ebx;
+        if (offset + sizeof ext.opmask <= got) {
+            std::memcpy(ext.opmask.data(), area.data() + offset, sizeof ext.opmask);
+        }
+    }
     // The CPU's own offset for PKRU (CPUID 0xd.9): 2688 on Intel, 2432 on AMD Zen. gdb 13
     // always reads 2688 and so shows 0 on AMD; gdb 14 reads the CPU's layout, as here.
     if ((ext.xcr0 & xstate_bv & XFEATURE_PKRU) != 0 &&
@@ -223,6 +236,10 @@ bool RegisterView::has_avx() const noexcept {
     return has_xfeatures(XFEATURE_AVX);
 }
 
+bool RegisterView::has_avx512() const noexcept {
+    return has_xfeatures(XFEATURE_AVX512);
+}
+
 bool RegisterView::has_pkru() const noexcept {
     return has_xfeatures(XFEATURE_PKRU);
 }
@@ -238,6 +255,9 @@ bool RegisterView::exists(std::string_view name) const {
     }
     if (numbered(canonical, "ymm") >= 0 || numbered(canonical, "ymm", "h") >= 0) {
         return has_avx();
+    }
+    if (const int n = numbered(canonical, "k"); n >= 0 && n < 8) {
+        return has_avx512();
     }
 #endif
     return xproc::find_register(canonical) != nullptr;
@@ -301,6 +321,11 @@ std::optional<RegisterValue> RegisterView::get(std::string_view name) const {
         v.bytes = le_bytes(m_extended->pkru, 4);
         return v;
     }
+    if (const int n = numbered(canonical, "k"); n >= 0 && n < 8) {
+        v.type = RegisterType::unsigned_int;  // gdb's uint64
+        v.bytes = le_bytes(m_extended->opmask[static_cast<std::size_t>(n)], 8);
+        return v;
+    }
     if (const int n = numbered(canonical, "ymm", "h"); n >= 0) {
         v.type = RegisterType::unsigned_int;
         v.bytes = bytes_of(m_extended->ymm_high.data() + 16 * n, 16);
@@ -342,8 +367,17 @@ std::optional<std::vector<std::string>> RegisterView::group(std::string_view gro
     };
     // gdb lists a group in register-number order: the raw registers (general, x87, xmm,
     // mxcsr, ..., pkru, fs_base, gs_base, orig_rax), then the pseudo-registers (ymm).
+    // AVX-512: gdb's general group has the opmask registers after gs.
+    auto add_opmask = [&] {
+        if (has_avx512()) {
+            for (int i = 0; i < 8; ++i) {
+                out.push_back("k" + std::to_string(i));
+            }
+        }
+    };
     if (group == "general") {
         add(GENERAL);
+        add_opmask();
     } else if (group == "float") {
         add(FLOAT);
     } else if (group == "sse") {

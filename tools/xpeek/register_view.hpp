@@ -53,11 +53,13 @@ struct RegisterValue {
     std::uint64_t as_u64() const noexcept;
 };
 
-/// What NT_PRFPREG does not hold: the upper halves of ymm0-15 and pkru (x86-64, from
-/// PTRACE_GETREGSET NT_X86_XSTATE).
+/// What NT_PRFPREG does not hold: the upper halves of ymm0-15, the AVX-512 opmask registers
+/// k0-k7 and pkru (x86-64, from PTRACE_GETREGSET NT_X86_XSTATE). (zmm0-31 are not read:
+/// xpeek does not show them; see xpeek(1), GDB COMPATIBILITY.)
 struct ExtendedState {
     std::uint64_t xcr0 = 0;  ///< the features the OS enabled (gdb picks its description from it)
     std::array<std::byte, 256> ymm_high{};  ///< bits 128-255 of ymm0-15, 16 bytes each
+    std::array<std::uint64_t, 8> opmask{};  ///< AVX-512 k0-k7
     std::uint32_t pkru = 0;
 };
 
@@ -90,6 +92,7 @@ class RegisterView {
     /// false without an extended state or off x86-64.
     bool has_xfeatures(std::uint64_t xfeatures) const noexcept;
     bool has_avx() const noexcept;
+    bool has_avx512() const noexcept;
     bool has_pkru() const noexcept;
     const xproc::Registers& m_regs;
     std::optional<ExtendedState> m_extended;

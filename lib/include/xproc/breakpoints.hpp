@@ -21,7 +21,9 @@
 /// skipped with the RF flag). Watchpoints: `watch` reports a changed value, `rwatch` an access
 /// that left the value unchanged (x86 has no read-only watch), `awatch` every access.
 /// aarch64: software breakpoints only (BRK #0); hardware ones and watchpoints give
-/// not_supported.
+/// not_supported. The same on an x86-64 machine whose debug registers raise no trap (some
+/// virtual machines accept them and never deliver the exception; see
+/// hardware_breakpoints_work()): `break` uses int3 there.
 ///
 /// Owned by its Attachment (`Attachment::breakpoints()`); same threading rule (the tracer
 /// thread only).
@@ -57,6 +59,15 @@ struct BreakpointOptions {
     bool software_only = false;  ///< always int3 (tests)
 };
 
+/// Whether hardware breakpoints and watchpoints work here: x86-64 debug registers that
+/// raise a trap when hit. Some virtual machines let the kernel program them and never
+/// deliver the debug exception; a breakpoint in them would never stop anything. Probed once
+/// per process, on first use, with a throw-away traced child (fork, PTRACE_TRACEME, DR0 on
+/// a function it then calls); when the probe itself cannot run (ptrace refused), they are
+/// assumed to work. The environment variable XPROC_HW_BREAKPOINTS=0 makes it false (the
+/// analogue of gdb's `set can-use-hw-watchpoints 0`). Always false on aarch64.
+bool hardware_breakpoints_work() noexcept;
+
 /// One breakpoint or watchpoint, as `info breakpoints` lists it.
 struct Breakpoint {
     int id = 0;  ///< 1, 2, ... never reused within an Attachment (gdb numbering)
@@ -84,13 +95,13 @@ class Breakpoints {
     /// BreakpointOptions). Returns its id. A thread stopped at `address` now is not reported
     /// there when resumed (it steps over). Errors: invalid_argument (not in an executable
     /// mapping; hardware_only with no free slot; both hardware_only and software_only),
-    /// not_supported (hardware_only without debug registers), os (the int3 could not be
+    /// not_supported (hardware_only without working debug registers), os (the int3 could not be
     /// written; stop_all failed), no_such_process (detached, or the process ended).
     Result<int> add_breakpoint(std::uint64_t address, BreakpointOptions options = {});
     /// Adds a watchpoint (always hardware) on [address, address+length); its current value is
     /// read now (old_value = new_value = it). Errors: invalid_argument for a length other than
     /// 1/2/4/8, a misaligned address, type breakpoint, or no free debug register; os when the
-    /// address cannot be read; not_supported without debug registers.
+    /// address cannot be read; not_supported without working debug registers.
     Result<int> add_watchpoint(std::uint64_t address, std::size_t length, BreakpointType type);
     /// Removes one (original byte back / slot cleared in every thread). Errors:
     /// invalid_argument (no such id), os (memory or debug-register write failed).
