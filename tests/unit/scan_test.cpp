@@ -174,7 +174,11 @@ TEST(Scan, skips_never_touched_anonymous_memory_but_finds_what_was_written_there
     auto again = find_bytes(mem, pattern);
     ASSERT_TRUE(again.has_value());
     EXPECT_TRUE(contains(again->addresses, middle));
-    EXPECT_EQ(again->stats.absent_bytes, whole->stats.absent_bytes);
+    // The region is MADV_HUGEPAGE: that read mapped the huge zero page. Some kernels flag it
+    // PFNZERO in PAGEMAP_SCAN (the scan then still skips it); 6.18.44 does not, and the scan
+    // reads those few MiB of zeros. Never the untouched rest of the 4 GiB.
+    EXPECT_LE(again->stats.absent_bytes, whole->stats.absent_bytes);
+    EXPECT_GE(again->stats.absent_bytes, whole->stats.absent_bytes - (std::uint64_t{16} << 20));
 }
 
 TEST(Scan, alignment_and_max_matches_match_a_reference_search) {
