@@ -10,6 +10,9 @@
  *   2  vec:   vec_main → vec_load_sse (or vec_load_avx when the CPU has AVX): xmm0-15 (ymm0-15)
  *             hold VEC_DATA, mxcsr is REGS_MXCSR, the x87 stack holds X87_DATA (seven values,
  *             st7 empty), then pause(2) from the same asm statement: nothing touches them.
+ *             With AVX-512, vec_main first loads zmm17 with VEC_DATA[0..1] (xmm17 = xmm0,
+ *             ymm17 = ymm0, the high half = ymm1) and k3 with 0x5a5a; the VEX loads after it
+ *             leave both alone.
  *   3  deep:  deep_main → raise_here (tgkill, SIGUSR2) → <signal handler called> →
  *             deep_handler → deep_level x 11 → block_forever: 18 frames, the signal frame #13.
  *
@@ -158,9 +161,19 @@ __attribute__((target("avx"))) CHAIN void vec_load_avx(void) {
         : VEC_CLOBBERS);
 }
 
+__attribute__((target("avx512f"))) __attribute__((noinline)) static void load_avx512_marks(void) {
+    __asm__ volatile("vmovdqu64 (%[v]), %%zmm17\n\tmovl $0x5a5a, %%eax\n\tkmovw %%eax, %%k3"
+                     :
+                     : [v] "r"(VEC_DATA)
+                     : "rax", "memory");
+}
+
 CHAIN void* vec_main(void* arg) {
     (void)arg;
     g_vec_tid = (pid_t)syscall(SYS_gettid);
+    if (__builtin_cpu_supports("avx512f")) {
+        load_avx512_marks();
+    }
     if (__builtin_cpu_supports("avx")) {
         vec_load_avx();
     } else {

@@ -435,10 +435,12 @@ std::expected<Value, std::string> Session::register_as_value(std::string_view na
         case RegisterType::i387_ext:
         case RegisterType::vec128:
         case RegisterType::vec256:
+        case RegisterType::vec512:
             out.kind = Value::Kind::raw;
             out.type = reg->type == RegisterType::i387_ext ? Value::Type::i387_ext
                        : reg->type == RegisterType::vec128 ? Value::Type::vec128
-                                                           : Value::Type::vec256;
+                       : reg->type == RegisterType::vec256 ? Value::Type::vec256
+                                                           : Value::Type::vec512;
             out.bytes = reg->bytes;
             break;
         default:
@@ -1516,14 +1518,16 @@ std::expected<std::string, std::string> Session::format_value(const Value& v, ch
         return "\"" + v.text + "\"";
     }
     if (v.kind == Value::Kind::raw) {
-        if (v.type == Value::Type::vec128 || v.type == Value::Type::vec256) {
+        if (v.type == Value::Type::vec128 || v.type == Value::Type::vec256 || v.type == Value::Type::vec512) {
             if (!vector_format_supported(fmt)) {
                 return std::unexpected(
                     "print/" + std::string(1, fmt) +
                     " of a vector register: xpeek prints vectors in formats x z o t d u only.");
             }
             return format_vector(v.bytes,
-                                 v.type == Value::Type::vec128 ? VectorUnion::vec128 : VectorUnion::vec256,
+                                 v.type == Value::Type::vec128   ? VectorUnion::vec128
+                                 : v.type == Value::Type::vec256 ? VectorUnion::vec256
+                                                                 : VectorUnion::vec512,
                                  fmt, m_print);
         }
         if (v.type == Value::Type::i387_ext && (fmt == 0 || fmt == 'f')) {

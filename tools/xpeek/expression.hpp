@@ -41,6 +41,7 @@ struct Value {
         i387_ext,      ///< Kind::raw, 10 bytes
         vec128,        ///< Kind::raw, 16 bytes: xmm
         vec256,        ///< Kind::raw, 32 bytes: ymm
+        vec512,        ///< Kind::raw, 64 bytes: zmm
         uint128,       ///< Kind::raw, 16 bytes: ymm0h...
     };
     Kind kind = Kind::integer;

@@ -68,6 +68,8 @@ constexpr std::uint64_t XFEATURE_PKRU = 1u << 9;
 /// opmask, ZMM_Hi256, Hi16_ZMM: gdb's amd64-avx512 description needs all three.
 constexpr std::uint64_t XFEATURE_AVX512 = 7u << 5;
 constexpr std::uint64_t XFEATURE_OPMASK = 1u << 5;
+constexpr std::uint64_t XFEATURE_ZMM_HI256 = 1u << 6;
+constexpr std::uint64_t XFEATURE_HI16_ZMM = 1u << 7;
 
 #if defined(__x86_64__)
 
@@ -85,7 +87,7 @@ std::vector<std::byte> le_bytes(std::uint64_t v, std::size_t n) {
 }
 
 /// "ymm12" → 12 for prefix "ymm" (0..15 only); -1 otherwise. `suffix` must follow the number.
-int numbered(std::string_view name, std::string_view prefix, std::string_view suffix = {}) {
+int numbered(std::string_view name, std::string_view prefix, std::string_view suffix = {}, int max = 15) {
     if (!name.starts_with(prefix) || !name.ends_with(suffix) ||
         name.size() <= prefix.size() + suffix.size()) {
         return -1;
@@ -93,7 +95,7 @@ int numbered(std::string_view name, std::string_view prefix, std::string_view su
     const std::string_view digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
     int n = -1;
     auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-    if (ec != std::errc{} || p != digits.data() + digits.size() || n < 0 || n > 15 ||
+    if (ec != std::errc{} || p != digits.data() + digits.size() || n < 0 || n > max ||
         (digits.size() > 1 && digits[0] == '0')) {
         return -1;
     }
@@ -159,8 +161,9 @@ bool is_register_name(std::string_view name) {
 
 bool needs_extended_state([[maybe_unused]] std::string_view name) {
 #if defined(__x86_64__)
-    return name == "pkru" || numbered(name, "ymm") >= 0 || numbered(name, "ymm", "h") >= 0 ||
-           (numbered(name, "k") >= 0 && numbered(name, "k") < 8);
+    return name == "pkru" || numbered(name, "ymm", {}, 31) >= 0 || numbered(name, "ymm", "h") >= 0 ||
+           numbered(name, "k", {}, 7) >= 0 || numbered(name, "zmm", {}, 31) >= 0 ||
+           numbered(name, "xmm", {}, 31) >= 16;
 #else
     return false;
 #endif
@@ -204,6 +207,21 @@ std::optional<ExtendedState> read_extended_state([[maybe_unused]] pid_t tid) {
         offset = ebx;
         if (offset + sizeof ext.opmask <= got) {
             std::memcpy(ext.opmask.data(), area.data() + offset, sizeof ext.opmask);
+        }
+    }
+    // zmm0-15's upper halves (CPUID 0xd.6) and zmm16-31 (0xd.7), at the CPU's offsets.
+    if ((ext.xcr0 & xstate_bv & XFEATURE_ZMM_HI256) != 0 &&
+        __get_cpuid_count(0xd, 6, &eax, &ebx, &ecx, &edx) != 0) {
+        offset = ebx;
+        if (offset + ext.zmm_high.size() <= got) {
+            std::memcpy(ext.zmm_high.data(), area.data() + offset, ext.zmm_high.size());
+        }
+    }
+    if ((ext.xcr0 & xstate_bv & XFEATURE_HI16_ZMM) != 0 &&
+        __get_cpuid_count(0xd, 7, &eax, &ebx, &ecx, &edx) != 0) {
+        offset = ebx;
+        if (offset + ext.zmm16_31.size() <= got) {
+            std::memcpy(ext.zmm16_31.data(), area.data() + offset, ext.zmm16_31.size());
         }
     }
     // The CPU's own offset for PKRU (CPUID 0xd.9): 2688 on Intel, 2432 on AMD Zen. gdb 13
@@ -256,7 +274,8 @@ bool RegisterView::exists(std::string_view name) const {
     if (numbered(canonical, "ymm") >= 0 || numbered(canonical, "ymm", "h") >= 0) {
         return has_avx();
     }
-    if (const int n = numbered(canonical, "k"); n >= 0 && n < 8) {
+    if (numbered(canonical, "k", {}, 7) >= 0 || numbered(canonical, "zmm", {}, 31) >= 0 ||
+        numbered(canonical, "ymm", {}, 31) >= 16 || numbered(canonical, "xmm", {}, 31) >= 16) {
         return has_avx512();
     }
 #endif
@@ -321,6 +340,33 @@ std::optional<RegisterValue> RegisterView::get(std::string_view name) const {
         v.bytes = le_bytes(m_extended->pkru, 4);
         return v;
     }
+    if (const int n = numbered(canonical, "zmm", {}, 31); n >= 0) {
+        // xmm, ymm's upper half, then bits 256-511 (zmm0-15); zmm16-31 are stored whole.
+        v.type = RegisterType::vec512;
+        if (n >= 16) {
+            v.bytes = bytes_of(m_extended->zmm16_31.data() + 64 * (n - 16), 64);
+            return v;
+        }
+        if (!m_regs.fp_valid) {
+            return std::nullopt;
+        }
+        v.bytes = bytes_of(reinterpret_cast<const std::byte*>(&m_regs.fp.xmm_space) + 16 * n, 16);
+        const auto ymm = bytes_of(m_extended->ymm_high.data() + 16 * n, 16);
+        const auto zmm = bytes_of(m_extended->zmm_high.data() + 32 * n, 32);
+        v.bytes.insert(v.bytes.end(), ymm.begin(), ymm.end());
+        v.bytes.insert(v.bytes.end(), zmm.begin(), zmm.end());
+        return v;
+    }
+    if (const int n = numbered(canonical, "ymm", {}, 31); n >= 16) {
+        v.type = RegisterType::vec256;
+        v.bytes = bytes_of(m_extended->zmm16_31.data() + 64 * (n - 16), 32);
+        return v;
+    }
+    if (const int n = numbered(canonical, "xmm", {}, 31); n >= 16) {
+        v.type = RegisterType::vec128;
+        v.bytes = bytes_of(m_extended->zmm16_31.data() + 64 * (n - 16), 16);
+        return v;
+    }
     if (const int n = numbered(canonical, "k"); n >= 0 && n < 8) {
         v.type = RegisterType::unsigned_int;  // gdb's uint64
         v.bytes = le_bytes(m_extended->opmask[static_cast<std::size_t>(n)], 8);
@@ -383,12 +429,22 @@ std::optional<std::vector<std::string>> RegisterView::group(std::string_view gro
     } else if (group == "sse") {
         add_numbered("xmm");
         out.emplace_back("mxcsr");
+        if (has_avx512()) {
+            for (int i = 16; i < 32; ++i) {
+                out.push_back("xmm" + std::to_string(i));
+            }
+        }
     } else if (group == "vector") {
         if (!has_avx()) {
             add_numbered("xmm");
         }
         out.emplace_back("mxcsr");
-        if (has_avx()) {
+        if (has_avx512()) {
+            // gdb shows zmm0-31 and not the ymm and xmm registers they contain.
+            for (int i = 0; i < 32; ++i) {
+                out.push_back("zmm" + std::to_string(i));
+            }
+        } else if (has_avx()) {
             add_numbered("ymm");
         }
     } else if (group == "system") {
@@ -401,10 +457,15 @@ std::optional<std::vector<std::string>> RegisterView::group(std::string_view gro
             add_numbered("xmm");
         }
         out.emplace_back("mxcsr");
+        add_opmask();
         if (has_pkru()) {
             out.emplace_back("pkru");
         }
-        if (has_avx()) {
+        if (has_avx512()) {
+            for (int i = 0; i < 32; ++i) {
+                out.push_back("zmm" + std::to_string(i));
+            }
+        } else if (has_avx()) {
             add_numbered("ymm");
         }
     } else {
@@ -438,11 +499,13 @@ std::string register_line(const RegisterValue& value, const Labeler& label, cons
             return s;
         case RegisterType::vec128:
         case RegisterType::vec256:
+        case RegisterType::vec512:
             // A vector prints only in hex.
-            return s + format_vector(
-                           value.bytes,
-                           value.type == RegisterType::vec128 ? VectorUnion::vec128 : VectorUnion::vec256,
-                           'x', settings);
+            return s + format_vector(value.bytes,
+                                     value.type == RegisterType::vec128   ? VectorUnion::vec128
+                                     : value.type == RegisterType::vec256 ? VectorUnion::vec256
+                                                                          : VectorUnion::vec512,
+                                     'x', settings);
         default:
             break;
     }

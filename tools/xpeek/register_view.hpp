@@ -3,7 +3,8 @@
 /// @file register_view.hpp
 /// The registers as gdb 13 shows them for a Linux process: which registers there are (on
 /// x86-64, gdb's amd64-linux target description for this CPU: AVX adds ymm0-15 and hides
-/// xmm0-15 from `info all-registers`, PKU adds pkru), the gdb type of each, the register
+/// xmm0-15 from `info all-registers`, AVX-512 adds k0-k7 and zmm0-31 (and xmm/ymm16-31) and
+/// shows zmm instead of ymm, PKU adds pkru), the gdb type of each, the register
 /// groups `info registers [GROUP]` and `info all-registers` list and their order, the
 /// values gdb derives rather than reads (the full x87 tag word from the abridged one, fop's
 /// 11 bits, fiseg/fioff and foseg/fooff as halves of the 64-bit FPU pointers), and the
@@ -41,7 +42,8 @@ enum class RegisterType : std::uint8_t {
     mxcsr,         ///< i386_mxcsr flags: "[ IM DM ZM OM UM PM ]"
     i387_ext,      ///< st0-7: the value, then "(raw 0x...)"
     vec128,        ///< xmm0-15: gdb's vec128 union
-    vec256,        ///< ymm0-15: gdb's vec256 union
+    vec256,        ///< ymm0-15 (16-31 with AVX-512): gdb's vec256 union
+    vec512,        ///< zmm0-31: gdb's vec512 union
 };
 
 /// One register's value.
@@ -53,13 +55,14 @@ struct RegisterValue {
     std::uint64_t as_u64() const noexcept;
 };
 
-/// What NT_PRFPREG does not hold: the upper halves of ymm0-15, the AVX-512 opmask registers
-/// k0-k7 and pkru (x86-64, from PTRACE_GETREGSET NT_X86_XSTATE). (zmm0-31 are not read:
-/// xpeek does not show them; see xpeek(1), GDB COMPATIBILITY.)
+/// What NT_PRFPREG does not hold: the upper halves of ymm0-15, the AVX-512 state (k0-k7, the
+/// upper halves of zmm0-15, zmm16-31) and pkru (x86-64, from PTRACE_GETREGSET NT_X86_XSTATE).
 struct ExtendedState {
     std::uint64_t xcr0 = 0;  ///< the features the OS enabled (gdb picks its description from it)
-    std::array<std::byte, 256> ymm_high{};  ///< bits 128-255 of ymm0-15, 16 bytes each
-    std::array<std::uint64_t, 8> opmask{};  ///< AVX-512 k0-k7
+    std::array<std::byte, 256> ymm_high{};   ///< bits 128-255 of ymm0-15, 16 bytes each
+    std::array<std::uint64_t, 8> opmask{};   ///< AVX-512 k0-k7
+    std::array<std::byte, 512> zmm_high{};   ///< bits 256-511 of zmm0-15, 32 bytes each
+    std::array<std::byte, 1024> zmm16_31{};  ///< zmm16-31 whole, 64 bytes each
     std::uint32_t pkru = 0;
 };
 

@@ -101,6 +101,13 @@ constexpr Member VEC256[] = {
     {"v8_int32", LaneKind::i32, 4, true},          {"v4_int64", LaneKind::i64, 8, true},
     {"v2_int128", LaneKind::i128, 16, true},
 };
+constexpr Member VEC512[] = {
+    {"v32_bfloat16", LaneKind::bfloat16, 2, true}, {"v32_half", LaneKind::half, 2, true},
+    {"v16_float", LaneKind::f32, 4, true},         {"v8_double", LaneKind::f64, 8, true},
+    {"v64_int8", LaneKind::i8, 1, true},           {"v32_int16", LaneKind::i16, 2, true},
+    {"v16_int32", LaneKind::i32, 4, true},         {"v8_int64", LaneKind::i64, 8, true},
+    {"v4_int128", LaneKind::i128, 16, true},
+};
 
 std::string format_lane(std::span<const std::byte> lane, LaneKind kind, char format) {
     if (format != 0) {
@@ -273,8 +280,9 @@ bool vector_format_supported(char format) noexcept {
 
 std::string format_vector(std::span<const std::byte> bytes, VectorUnion type, char format,
                           const PrintSettings& settings) {
-    const std::span<const Member> members =
-        type == VectorUnion::vec128 ? std::span<const Member>(VEC128) : std::span<const Member>(VEC256);
+    const std::span<const Member> members = type == VectorUnion::vec128   ? std::span<const Member>(VEC128)
+                                            : type == VectorUnion::vec256 ? std::span<const Member>(VEC256)
+                                                                          : std::span<const Member>(VEC512);
     std::string s = "{";
     bool first = true;
     for (const Member& m : members) {

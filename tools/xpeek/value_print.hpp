@@ -44,6 +44,8 @@ std::string format_integer_bytes(std::span<const std::byte> bytes, char format, 
 enum class VectorUnion : std::uint8_t {
     vec128,  ///< xmm: v8_bfloat16 v8_half v4_float v2_double v16_int8 v8_int16 v4_int32 v2_int64 uint128
     vec256,  ///< ymm: v16_bfloat16 v16_half v8_float v4_double v32_int8 v16_int16 v8_int32 v4_int64 v2_int128
+    vec512,  ///< zmm: v32_bfloat16 v32_half v16_float v8_double v64_int8 v32_int16 v16_int32 v8_int64
+             ///< v4_int128
 };
 
 /// The formats format_vector accepts: 0 (natural: floats as decimals, integers as signed
@@ -51,7 +53,7 @@ enum class VectorUnion : std::uint8_t {
 bool vector_format_supported(char format) noexcept;
 
 /// A vector register as gdb prints it: "{v8_bfloat16 = {...}, ..., uint128 = 0x...}". `bytes`
-/// holds 16 (vec128) or 32 (vec256) bytes. Runs of more than `settings.repeat_threshold`
+/// holds 16 (vec128), 32 (vec256) or 64 (vec512) bytes. Runs of more than `settings.repeat_threshold`
 /// equal lanes print as "0x0 <repeats 16 times>"; an array stops with "..." after
 /// `settings.print_max` elements.
 std::string format_vector(std::span<const std::byte> bytes, VectorUnion type, char format,
