@@ -115,14 +115,19 @@ std::optional<bool> probe_debug_registers() noexcept {
 }
 #endif
 
+/// XPROC_HW_BREAKPOINTS=0: the user turned the debug registers off.
+bool turned_off_by_environment() noexcept {
+    const char* env = std::getenv("XPROC_HW_BREAKPOINTS");
+    return env != nullptr && std::strcmp(env, "0") == 0;
+}
+
 /// `what` cannot use a debug register on this machine: not_supported, saying why.
 Error no_debug_registers(const std::string& what, const char* kind, pid_t pid) {
     if (!HAVE_DEBUG_REGISTERS) {
         return Error::make(ErrorKind::not_supported, what,
                            std::string(kind) + " are not supported on this architecture", pid);
     }
-    const char* env = std::getenv("XPROC_HW_BREAKPOINTS");
-    if (env != nullptr && std::strcmp(env, "0") == 0) {
+    if (turned_off_by_environment()) {
         return Error::make(ErrorKind::not_supported, what,
                            std::string(kind) + " are turned off (XPROC_HW_BREAKPOINTS=0)", pid)
             .with_hint("unset XPROC_HW_BREAKPOINTS to use the debug registers");
@@ -198,8 +203,7 @@ void make_silent(StopEvent& ev) {
 }  // namespace
 
 bool hardware_breakpoints_work() noexcept {
-    const char* env = std::getenv("XPROC_HW_BREAKPOINTS");
-    if (!HAVE_DEBUG_REGISTERS || (env != nullptr && std::strcmp(env, "0") == 0)) {
+    if (!HAVE_DEBUG_REGISTERS || turned_off_by_environment()) {
         return false;
     }
 #if defined(__x86_64__)

@@ -34,6 +34,8 @@ using ring::RingHeader;
 
 namespace {
 
+using detail::positions_text;
+using detail::positions_valid;
 using detail::shared;
 
 std::string hex(std::uint64_t v) {
@@ -85,24 +87,6 @@ Result<void> check_geometry(std::uint64_t capacity, std::uint64_t max_record, st
                                     std::to_string(capacity) + "-byte data area"));
     }
     return {};
-}
-
-/// Positions read from the segment: head <= tail <= head + capacity, both 8-aligned.
-bool positions_valid(std::uint64_t head, std::uint64_t tail, std::uint64_t capacity) noexcept {
-    return head <= tail && tail - head <= capacity && head % ring::RING_RECORD_ALIGN == 0 &&
-           tail % ring::RING_RECORD_ALIGN == 0;
-}
-
-/// The same for all three: zeroed <= head <= tail <= zeroed + capacity, all 8-aligned.
-bool positions_valid(std::uint64_t zeroed, std::uint64_t head, std::uint64_t tail,
-                     std::uint64_t capacity) noexcept {
-    return positions_valid(head, tail, capacity) && zeroed <= head && tail - zeroed <= capacity &&
-           zeroed % ring::RING_RECORD_ALIGN == 0;
-}
-
-std::string positions_text(std::uint64_t zeroed, std::uint64_t head, std::uint64_t tail) {
-    return "positions zeroed " + std::to_string(zeroed) + " head " + std::to_string(head) + " tail " +
-           std::to_string(tail);
 }
 
 /// Geometry and positions of a validated segment.
@@ -501,6 +485,18 @@ std::uint32_t wake(std::uint32_t* word) noexcept {
 }
 
 }  // namespace
+
+bool detail::positions_valid(std::uint64_t zeroed, std::uint64_t head, std::uint64_t tail,
+                             std::uint64_t capacity) noexcept {
+    return zeroed <= head && head <= tail && tail - zeroed <= capacity &&
+           zeroed % ring::RING_RECORD_ALIGN == 0 && head % ring::RING_RECORD_ALIGN == 0 &&
+           tail % ring::RING_RECORD_ALIGN == 0;
+}
+
+std::string detail::positions_text(std::uint64_t zeroed, std::uint64_t head, std::uint64_t tail) {
+    return "positions zeroed " + std::to_string(zeroed) + " head " + std::to_string(head) + " tail " +
+           std::to_string(tail);
+}
 
 const char* detail::record_problem(const RecordHeader& rec, std::uint64_t index, std::uint64_t capacity,
                                    std::uint32_t max_record, RingKind kind) noexcept {

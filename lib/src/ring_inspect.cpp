@@ -106,10 +106,8 @@ Result<Identity> header_of(std::span<const std::byte> memory) {
 /// zeroed <= head <= tail <= zeroed + capacity, all 8-aligned.
 Result<void> check_positions(RingKind kind, std::uint64_t zeroed, std::uint64_t head, std::uint64_t tail,
                              std::uint64_t capacity) {
-    if (kind != RingKind::broadcast && (zeroed > head || head > tail || tail - zeroed > capacity ||
-                                        zeroed % 8 != 0 || head % 8 != 0 || tail % 8 != 0)) {
-        return fail(corrupt("positions zeroed " + std::to_string(zeroed) + " head " + std::to_string(head) +
-                            " tail " + std::to_string(tail) + " are inconsistent with capacity " +
+    if (kind != RingKind::broadcast && !detail::positions_valid(zeroed, head, tail, capacity)) {
+        return fail(corrupt(detail::positions_text(zeroed, head, tail) + " are inconsistent with capacity " +
                             std::to_string(capacity)));
     }
     return {};

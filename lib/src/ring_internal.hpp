@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "xproc/error.hpp"
 #include "xproc/ring/layout.hpp"
@@ -15,6 +16,13 @@ namespace xproc::detail {
 /// (except broadcast) positions. Unlike snapshot_ring(), it does not look at the peers, so
 /// it makes no system call.
 Result<void> check_ring_header(std::span<const std::byte> memory);
+
+/// Positions as every attach accepts them (SPSC, MPSC): zeroed <= head <= tail <= zeroed +
+/// capacity, all multiples of 8.
+bool positions_valid(std::uint64_t zeroed, std::uint64_t head, std::uint64_t tail,
+                     std::uint64_t capacity) noexcept;
+/// "positions zeroed Z head H tail T", for the error that refuses them.
+std::string positions_text(std::uint64_t zeroed, std::uint64_t head, std::uint64_t tail);
 
 /// What is wrong with a committed record header at `index` of a `kind` ring (type and
 /// length against the record kinds, and the end of the data area), or nullptr. An

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "child.hpp"
+#include "debug_registers.hpp"
 #include "stripped_target.hpp"
 #include "xproc/breakpoints.hpp"
 #include "xproc/maps.hpp"
@@ -323,17 +324,6 @@ TEST(XpeekControl, ignore_counts_skip_hits_that_are_still_counted) {
     EXPECT_EQ(bad.err, "No breakpoint number 7.\n");
     expect_computing(target);
 }
-
-/// Tests of hardware breakpoints and watchpoints are skipped where the debug registers raise
-/// no trap (a virtual machine that does not pass them through): gdb would set them and
-/// never stop; xpeek refuses them and says why (see hbreak_and_watch_say_why_...).
-#define SKIP_WITHOUT_DEBUG_REGISTERS()                                                            \
-    do {                                                                                          \
-        if (!xproc::hardware_breakpoints_work()) {                                                \
-            GTEST_SKIP() << "this machine's debug registers raise no trap: hardware breakpoints " \
-                            "and watchpoints cannot be tested here";                              \
-        }                                                                                         \
-    } while (false)
 
 TEST(XpeekControl, breakpoint_addresses_and_the_table_match_gdb) {
     SKIP_WITHOUT_DEBUG_REGISTERS();

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "child.hpp"
+#include "debug_registers.hpp"
 #include "xproc/memory.hpp"
 #include "xproc/symbols.hpp"
 #include "xproc/tracer.hpp"
@@ -201,16 +202,6 @@ std::uint64_t pc_of(Attachment& att, pid_t tid) {
 }
 
 constexpr std::byte INT3{0xCC};
-
-/// Tests of the debug registers themselves are skipped where they raise no trap (a virtual
-/// machine that does not pass them through; hardware_breakpoints_work() probes it).
-#define SKIP_WITHOUT_DEBUG_REGISTERS()                                                            \
-    do {                                                                                          \
-        if (!xproc::hardware_breakpoints_work()) {                                                \
-            GTEST_SKIP() << "this machine's debug registers raise no trap: hardware breakpoints " \
-                            "and watchpoints cannot be tested here";                              \
-        }                                                                                         \
-    } while (false)
 
 TEST(Breakpoints, software_breakpoint_is_hit_counted_and_original_byte_restored) {
     Target target({"--threads", "1"});

@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "child.hpp"
+
 namespace {
 
 using xproc::AttachOptions;
@@ -31,6 +33,7 @@ using xproc::RingKind;
 using xproc::RingProducer;
 using xproc::Timeout;
 using xproc::WriteStatus;
+using xproc::test::vanished_pid;
 using namespace std::chrono_literals;
 using xproc::ring::RecordHeader;
 using xproc::ring::RecordType;
@@ -339,17 +342,6 @@ TEST(Ring, commit_shorter_than_claim_publishes_actual_length) {
     EXPECT_EQ(read_string(c), "short");
 }
 
-/// A pid that existed and is gone now (forked, exited, reaped).
-pid_t dead_pid() {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::_exit(0);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return pid;
-}
-
 /// Eight-byte words that read as committed data records of 8 bytes: stale bytes a
 /// consumer would take for messages if a header slot it polls were not zeroed.
 void fill_with_fake_headers(std::span<std::byte> area) {
@@ -451,7 +443,7 @@ TEST(Ring, format_zeroes_the_area_and_a_producer_knows_what_the_previous_one_lef
     ASSERT_EQ(claim.status, WriteStatus::ok);
     fill_with_fake_headers(claim.buffer);
     const std::uint64_t died_at = p->tail();
-    const pid_t corpse = dead_pid();
+    const pid_t corpse = vanished_pid();
     p.reset();  // closes cleanly, then it "dies" holding the role with a stale dirty_to:
     seg.header().producer_pid = corpse;
     seg.header().dirty_to = 0;
@@ -1193,9 +1185,9 @@ TEST(Ring, a_role_held_by_a_live_process_is_refused_with_its_pid) {
 TEST(Ring, a_role_held_by_a_dead_process_is_taken_over) {
     Segment seg(4096);
     ASSERT_TRUE(xproc::format_ring(seg.bytes(), 4096, 256).has_value());
-    seg.header().producer_pid = dead_pid();
+    seg.header().producer_pid = vanished_pid();
     seg.header().producer_start_time = 12345;
-    seg.header().consumer_pid = dead_pid();
+    seg.header().consumer_pid = vanished_pid();
     auto p = RingProducer::attach(seg.bytes());
     ASSERT_TRUE(p.has_value()) << p.error().message();
     EXPECT_EQ(seg.header().producer_pid, ::getpid());
@@ -1210,7 +1202,7 @@ TEST(Ring, a_consumer_waiting_on_a_dead_producer_gets_peer_gone_after_draining) 
     ASSERT_EQ(p.write(as_bytes("last words")), WriteStatus::ok);
     auto c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
     // The producer "dies": its role now names a process that is gone.
-    seg.header().producer_pid = dead_pid();
+    seg.header().producer_pid = vanished_pid();
     EXPECT_EQ(c.producer_state(), PeerState::dead);
     std::vector<std::byte> buf(64);
     auto r = c.read(buf, 5s);
@@ -1257,7 +1249,7 @@ TEST(Ring, a_busy_try_read_loop_sees_a_dead_producer_and_reads_what_arrives_betw
         EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), r->length),
                   "m" + std::to_string(round));
     }
-    seg.header().producer_pid = dead_pid();
+    seg.header().producer_pid = vanished_pid();
     const auto start = std::chrono::steady_clock::now();
     std::uint64_t polls = 0;
     ReadStatus last = ReadStatus::empty;
@@ -1277,7 +1269,7 @@ TEST(Ring, a_following_consumer_keeps_waiting_when_the_producer_died) {
     AttachOptions o = fast_liveness();
     o.follow = true;
     auto c = RingConsumer::attach(seg.bytes(), o).value();
-    seg.header().producer_pid = dead_pid();
+    seg.header().producer_pid = vanished_pid();
     std::vector<std::byte> buf(64);
     auto r = c.read(buf, 100ms);
     ASSERT_TRUE(r.has_value());
@@ -1307,7 +1299,7 @@ TEST(Ring, a_producer_blocked_on_a_full_ring_gets_peer_gone_when_the_consumer_di
     const std::string msg(100, 'm');
     ASSERT_EQ(p.write(as_bytes(msg)), WriteStatus::ok);
     ASSERT_EQ(p.write(as_bytes(msg)), WriteStatus::ok);
-    seg.header().consumer_pid = dead_pid();
+    seg.header().consumer_pid = vanished_pid();
     const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(p.write(as_bytes(msg), 5s), WriteStatus::peer_gone);
     EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
@@ -1502,7 +1494,7 @@ TEST(Ring, mpsc_record_claimed_by_a_dead_producer_is_skipped_within_the_liveness
         }
     }
     ASSERT_GE(doomed_slot, 0);
-    seg.header().slot[doomed_slot].pid = dead_pid();
+    seg.header().slot[doomed_slot].pid = vanished_pid();
     std::vector<std::byte> buf(256);
     const auto start = std::chrono::steady_clock::now();
     auto r = c.read(buf, 5s);
@@ -1521,7 +1513,7 @@ TEST(Ring, mpsc_stale_claim_of_a_dead_producer_never_touches_an_empty_ring) {
     ASSERT_TRUE(xproc::format_ring(seg.bytes(), 4096, 256, RingKind::mpsc).has_value());
     auto c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
     // A producer recorded a claim at position 0 and died before its CAS: tail never moved.
-    seg.header().slot[5].pid = dead_pid();
+    seg.header().slot[5].pid = vanished_pid();
     seg.header().slot[5].position = 0;
     seg.header().slot[5].claim_size = 64;
     std::vector<std::byte> buf(256);
@@ -1548,7 +1540,7 @@ TEST(Ring, mpsc_dead_claim_across_the_end_of_the_area_is_skipped_in_two_parts) {
     c = RingConsumer::attach(seg.bytes(), fast_liveness()).value();
     // A producer claimed 24 bytes of padding + a 40-byte record and died before writing
     // anything (no padding record either).
-    seg.header().slot[7].pid = dead_pid();
+    seg.header().slot[7].pid = vanished_pid();
     seg.header().slot[7].position = 1000;
     seg.header().slot[7].claim_size = 64;
     seg.header().tail = 1064;

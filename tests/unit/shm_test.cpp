@@ -999,15 +999,7 @@ TEST(SharedMemoryFromProcess, refuses_an_unmapped_address_and_lists_shared_mappi
 }
 
 TEST(SharedMemoryFromProcess, reports_a_process_that_does_not_exist) {
-    const pid_t gone = [] {
-        const pid_t pid = ::fork();
-        if (pid == 0) {
-            ::_exit(0);
-        }
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        return pid;
-    }();
+    const pid_t gone = xproc::test::vanished_pid();
     auto shm = SharedMemory::from_process(gone, 0x10000);
     ASSERT_FALSE(shm);
     EXPECT_EQ(shm.error().kind, ErrorKind::no_such_process) << shm.error().message();

@@ -63,13 +63,16 @@ RegisterType type_of(const xproc::RegisterDesc& d) {
 }
 
 // XCR0 bits of the state components gdb shows registers of.
-constexpr std::uint64_t XFEATURE_AVX = 1u << 2;
-constexpr std::uint64_t XFEATURE_PKRU = 1u << 9;
+// XSAVE state components (bit numbers in XCR0 and XSTATE_BV, and CPUID 0xd sub-leaves).
+constexpr unsigned XFEATURE_AVX_BIT = 2;
+constexpr unsigned XFEATURE_OPMASK_BIT = 5;
+constexpr unsigned XFEATURE_ZMM_HI256_BIT = 6;
+constexpr unsigned XFEATURE_HI16_ZMM_BIT = 7;
+constexpr unsigned XFEATURE_PKRU_BIT = 9;
+constexpr std::uint64_t XFEATURE_AVX = std::uint64_t{1} << XFEATURE_AVX_BIT;
+constexpr std::uint64_t XFEATURE_PKRU = std::uint64_t{1} << XFEATURE_PKRU_BIT;
 /// opmask, ZMM_Hi256, Hi16_ZMM: gdb's amd64-avx512 description needs all three.
-constexpr std::uint64_t XFEATURE_AVX512 = 7u << 5;
-constexpr std::uint64_t XFEATURE_OPMASK = 1u << 5;
-constexpr std::uint64_t XFEATURE_ZMM_HI256 = 1u << 6;
-constexpr std::uint64_t XFEATURE_HI16_ZMM = 1u << 7;
+constexpr std::uint64_t XFEATURE_AVX512 = std::uint64_t{7} << XFEATURE_OPMASK_BIT;
 
 #if defined(__x86_64__)
 
@@ -189,50 +192,24 @@ std::optional<ExtendedState> read_extended_state([[maybe_unused]] pid_t tid) {
     std::uint64_t xstate_bv = 0;
     std::memcpy(&ext.xcr0, area.data() + XSAVE_XCR0, 8);
     std::memcpy(&xstate_bv, area.data() + XSAVE_XSTATE_BV, 8);
-    // A component whose XSTATE_BV bit is clear is in its initial state (zeros), whatever the
-    // buffer holds there.
-    unsigned offset = 0;
-    unsigned ebx = 0;
-    if ((ext.xcr0 & xstate_bv & XFEATURE_AVX) != 0 &&
-        __get_cpuid_count(0xd, 2, &eax, &ebx, &ecx, &edx) != 0) {
-        offset = ebx;
-        if (offset + ext.ymm_high.size() <= got) {
-            std::memcpy(ext.ymm_high.data(), area.data() + offset, ext.ymm_high.size());
+    // Copies state component `component` (its XFEATURE bit) from where this CPU's XSAVE
+    // layout puts it (CPUID 0xd.component: EBX is the offset) into `out`. A component whose
+    // XSTATE_BV bit is clear is in its initial state (zeros), whatever the buffer holds there.
+    auto copy_component = [&](unsigned component, void* out, std::size_t n) {
+        unsigned offset = 0;
+        if ((ext.xcr0 & xstate_bv & (std::uint64_t{1} << component)) != 0 &&
+            __get_cpuid_count(0xd, component, &eax, &offset, &ecx, &edx) != 0 && offset + n <= got) {
+            std::memcpy(out, area.data() + offset, n);
         }
-    }
-    // k0-k7 at the CPU's offset for the opmask state (CPUID 0xd.5): 1088 on Intel, 832 on
-    // AMD Zen 4.
-    if ((ext.xcr0 & xstate_bv & XFEATURE_OPMASK) != 0 &&
-        __get_cpuid_count(0xd, 5, &eax, &ebx, &ecx, &edx) != 0) {
-        offset = ebx;
-        if (offset + sizeof ext.opmask <= got) {
-            std::memcpy(ext.opmask.data(), area.data() + offset, sizeof ext.opmask);
-        }
-    }
-    // zmm0-15's upper halves (CPUID 0xd.6) and zmm16-31 (0xd.7), at the CPU's offsets.
-    if ((ext.xcr0 & xstate_bv & XFEATURE_ZMM_HI256) != 0 &&
-        __get_cpuid_count(0xd, 6, &eax, &ebx, &ecx, &edx) != 0) {
-        offset = ebx;
-        if (offset + ext.zmm_high.size() <= got) {
-            std::memcpy(ext.zmm_high.data(), area.data() + offset, ext.zmm_high.size());
-        }
-    }
-    if ((ext.xcr0 & xstate_bv & XFEATURE_HI16_ZMM) != 0 &&
-        __get_cpuid_count(0xd, 7, &eax, &ebx, &ecx, &edx) != 0) {
-        offset = ebx;
-        if (offset + ext.zmm16_31.size() <= got) {
-            std::memcpy(ext.zmm16_31.data(), area.data() + offset, ext.zmm16_31.size());
-        }
-    }
-    // The CPU's own offset for PKRU (CPUID 0xd.9): 2688 on Intel, 2432 on AMD Zen. gdb 13
-    // always reads 2688 and so shows 0 on AMD; gdb 14 reads the CPU's layout, as here.
-    if ((ext.xcr0 & xstate_bv & XFEATURE_PKRU) != 0 &&
-        __get_cpuid_count(0xd, 9, &eax, &ebx, &ecx, &edx) != 0) {
-        offset = ebx;
-        if (offset + sizeof ext.pkru <= got) {
-            std::memcpy(&ext.pkru, area.data() + offset, sizeof ext.pkru);
-        }
-    }
+    };
+    copy_component(XFEATURE_AVX_BIT, ext.ymm_high.data(), ext.ymm_high.size());
+    // The AVX-512 state: 1088, 1152 and 1664 on Intel; 832, 896 and 1408 on AMD Zen 4.
+    copy_component(XFEATURE_OPMASK_BIT, ext.opmask.data(), sizeof ext.opmask);
+    copy_component(XFEATURE_ZMM_HI256_BIT, ext.zmm_high.data(), ext.zmm_high.size());
+    copy_component(XFEATURE_HI16_ZMM_BIT, ext.zmm16_31.data(), ext.zmm16_31.size());
+    // PKRU: 2688 on Intel, 2432 on AMD Zen. gdb 13 always reads 2688 (and its other Intel
+    // offsets) and so shows 0 on AMD; gdb 14 reads the CPU's layout, as here.
+    copy_component(XFEATURE_PKRU_BIT, &ext.pkru, sizeof ext.pkru);
     return ext;
 #else
     return std::nullopt;
