@@ -389,7 +389,9 @@ int bread(const std::string& name) {
             nap();
         }
         // A slow reader waits in short slices: a lap can take it past the end of stream,
-        // after which only "the writer has left" ends the loop.
+        // after which only "the writer has left" ends the loop. Before the writer is seen
+        // (it starts after the readers, and on a loaded machine a slice can pass before it
+        // has attached) an empty slice only means waiting on (the watchdog bounds it).
         const xproc::Timeout slice = slow ? xproc::Timeout(200ms) : timeout;
         auto left = [&] { return slow && writer_seen && c->producer_state() == xproc::PeerState::none; };
         if (zero_copy) {
@@ -398,8 +400,8 @@ int bread(const std::string& name) {
                 fail("wait after %" PRIu64 " records, %" PRIu64 " laps: %s", received, laps,
                      st.error().message().c_str());
             }
-            if (*st == xproc::ReadStatus::empty && left()) {
-                writer_left = true;
+            if (*st == xproc::ReadStatus::empty && (left() || (slow && !writer_seen))) {
+                writer_left = left();
                 continue;
             }
             if (*st != xproc::ReadStatus::ok) {
@@ -422,8 +424,8 @@ int bread(const std::string& name) {
                 on_record(std::span<const std::byte>(buffer.data(), r->length));
             } else if (r->status == xproc::ReadStatus::lapped) {
                 lapped(r->lost);
-            } else if (r->status == xproc::ReadStatus::empty && left()) {
-                writer_left = true;
+            } else if (r->status == xproc::ReadStatus::empty && (left() || (slow && !writer_seen))) {
+                writer_left = left();
             } else if (r->status != xproc::ReadStatus::end_of_stream) {
                 fail("read after %" PRIu64 " records: %s", received,
                      std::string(xproc::to_string(r->status)).c_str());
