@@ -1225,17 +1225,20 @@ Result<RingConsumer> RingConsumer::attach(std::span<std::byte> memory, const Att
         // acquire: pairs with the previous consumer's release stores of zeroed and head (if
         // it died or left between validation and now).
         const std::uint64_t zeroed = shared(c.m_header->zeroed).load(std::memory_order_acquire);
-        c.m_head = shared(c.m_header->head).load(std::memory_order_acquire);
-        c.m_cached_tail = c.m_head;
+        const std::uint64_t head = shared(c.m_header->head).load(std::memory_order_acquire);
         // Validated again: the segment may have changed since attach_segment() looked.
         const std::uint64_t tail = shared(c.m_header->tail).load(std::memory_order_acquire);
-        if (!positions_valid(zeroed, c.m_head, tail, c.m_capacity)) {
-            return fail(corrupt(positions_text(zeroed, c.m_head, tail) +
+        if (!positions_valid(zeroed, head, tail, c.m_capacity)) {
+            // (Our positions stay 0: close() has nothing to zero.)
+            return fail(corrupt(positions_text(zeroed, head, tail) +
                                 " changed to inconsistent values during attach"));
         }
+        c.m_head = head;
+        c.m_cached_tail = head;
+        c.m_zeroed = zeroed;
         if (zeroed != c.m_head) {
-            // A consumer died between storing head and zeroed: finish its release.
-            c.release(zeroed);
+            // A consumer died before zeroing all it had read: finish its release.
+            c.zero_up_to(c.m_head);
         }
     }
     return c;
@@ -1253,6 +1256,7 @@ RingConsumer& RingConsumer::operator=(RingConsumer&& other) noexcept {
     m_mask = std::exchange(other.m_mask, 0);
     m_max_record = std::exchange(other.m_max_record, 0);
     m_head = other.m_head;
+    m_zeroed = other.m_zeroed;
     m_cached_tail = other.m_cached_tail;
     m_end_of_stream = other.m_end_of_stream;
     m_role = std::exchange(other.m_role, false);
@@ -1282,6 +1286,11 @@ void RingConsumer::close() noexcept {
         // relaxed: the doorbell fd is only used with WAIT_DOORBELL set, cleared here first.
         shared(m_header->consumer_waiting).fetch_and(~ring::WAIT_DOORBELL, std::memory_order_relaxed);
         shared(m_header->doorbell_fd).store(-1, std::memory_order_relaxed);
+    }
+    if (m_kind != RingKind::broadcast && m_zeroed != m_head) {
+        // The part of a line release() left for the next release: the next consumer starts
+        // with zeroed == head (a gap means that one died).
+        zero_up_to(m_head);
     }
     if (m_role) {
         if (m_kind == RingKind::broadcast) {
@@ -1353,9 +1362,9 @@ Result<RingConsumer::Record> RingConsumer::record_at_slow(std::uint64_t pos) con
     return Record{static_cast<RecordType>(rec.type), rec.length, size, m_data + index + sizeof(RecordHeader)};
 }
 
-void RingConsumer::zero_wrapped(std::uint64_t from) noexcept {
-    const std::uint64_t begin = from & m_mask;
-    const std::uint64_t length = m_head - from;
+void RingConsumer::zero_wrapped(std::uint64_t to) noexcept {
+    const std::uint64_t begin = m_zeroed & m_mask;
+    const std::uint64_t length = to - m_zeroed;
     const std::uint64_t first = std::min(length, m_capacity - begin);
     std::memset(m_data + begin, 0, first);
     if (length > first) {
@@ -1492,9 +1501,8 @@ Result<ReadStatus> RingConsumer::ready_now() noexcept {
             return ReadStatus::empty;
         }
         // Padding and skipped records: consume them here so readiness means a message.
-        const std::uint64_t from = m_head;
         m_head += rec->size;
-        release(from);
+        release();
     }
 }
 
@@ -1670,18 +1678,17 @@ Result<ReadResult> RingConsumer::read_slow(std::span<std::byte> buffer, Timeout 
                 if (!rec) {
                     return fail(std::move(rec.error()));
                 }
-                const std::uint64_t from = m_head;
                 switch (rec->type) {
                     case RecordType::uncommitted:
                         break;  // wait below
                     case RecordType::padding:
                     case RecordType::skipped:
                         m_head += rec->size;
-                        release(from);
+                        release();
                         continue;
                     case RecordType::end_of_stream:
                         m_head += rec->size;
-                        release(from);
+                        release();
                         m_end_of_stream = true;
                         return ReadResult{ReadStatus::end_of_stream, 0, 0};
                     case RecordType::data:
@@ -1692,7 +1699,7 @@ Result<ReadResult> RingConsumer::read_slow(std::span<std::byte> buffer, Timeout 
                             std::memcpy(buffer.data(), rec->payload, rec->length);
                         }
                         m_head += rec->size;
-                        release(from);
+                        release();
                         m_empty_polls = 0;
                         return ReadResult{ReadStatus::ok, rec->length, 0};
                 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "xproc/ring.hpp"
+#include "xproc/ring_segment.hpp"
 
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -364,19 +365,60 @@ void run_laps(RingProducer& p, RingConsumer& c, std::uint64_t capacity, int laps
 TEST(Ring, the_consumer_zeroes_what_it_releases_and_says_so_in_zeroed) {
     Segment seg(1024);
     auto p = RingProducer::create(seg.bytes(), 1024, 200).value();
-    auto c = RingConsumer::attach(seg.bytes()).value();
+    std::optional<RingConsumer> c(RingConsumer::attach(seg.bytes()).value());
     for (int i = 0; i < 5; ++i) {
         ASSERT_EQ(p.try_write(as_bytes(std::string(30, 'z'))), WriteStatus::ok);  // 40-byte records
     }
     EXPECT_EQ(seg.header().zeroed, 0u);
-    EXPECT_EQ(read_string(c), std::string(30, 'z'));
+    // The next record is committed: the producer is past this line, zeroed up to head.
+    EXPECT_EQ(read_string(*c), std::string(30, 'z'));
     EXPECT_EQ(seg.header().head, 40u);
     EXPECT_EQ(seg.header().zeroed, 40u);
-    EXPECT_EQ(c.poll([](std::span<const std::byte>) {}, 10).value(), 4u);
+    // The slot at head is not: the producer may be writing the line [192, 256), which
+    // keeps the end of the last record (its payload at 168..197) until a later release.
+    EXPECT_EQ(c->poll([](std::span<const std::byte>) {}, 10).value(), 4u);
     EXPECT_EQ(seg.header().head, 200u);
-    EXPECT_EQ(seg.header().zeroed, 200u);
-    for (std::size_t i = 0; i < 208; ++i) {  // the records and the empty slot after them
+    EXPECT_EQ(seg.header().zeroed, 192u);
+    for (std::size_t i = 0; i < 192; ++i) {
         ASSERT_EQ(seg.data()[i], std::byte{0}) << i;
+    }
+    EXPECT_EQ(seg.data()[192], std::byte{'z'});
+    EXPECT_TRUE(xproc::check_ring(seg.bytes()).value().empty());  // normal, not a problem
+    // Two more records (to 280): the line [192, 256) is all read now.
+    for (int i = 0; i < 2; ++i) {
+        ASSERT_EQ(p.try_write(as_bytes(std::string(30, 'y'))), WriteStatus::ok);
+        ASSERT_EQ(read_string(*c), std::string(30, 'y'));
+    }
+    EXPECT_EQ(seg.header().head, 280u);
+    EXPECT_EQ(seg.header().zeroed, 256u);
+    // Closing zeroes the rest, so the next consumer finds zeroed == head.
+    c.reset();
+    EXPECT_EQ(seg.header().zeroed, 280u);
+    for (std::size_t i = 0; i < 288; ++i) {  // the records and the empty slot after them
+        ASSERT_EQ(seg.data()[i], std::byte{0}) << i;
+    }
+}
+
+TEST(Ring, a_drained_ring_takes_the_largest_record_wherever_the_consumer_stopped) {
+    // The consumer leaves the start of head's line unzeroed while the slot at head is not
+    // committed. Near the middle of the area a record of max_record bytes must wrap, with
+    // padding up to the end: it needs all the ring but the zeroed slot, so there the
+    // consumer must zero up to head, or the producer waits for room that never comes.
+    constexpr std::uint64_t CAP = 1024;
+    const std::uint32_t largest = xproc::ring_max_record_for(CAP);
+    for (std::uint64_t stop = 0; stop < CAP; stop += 8) {
+        SCOPED_TRACE("consumer stops at " + std::to_string(stop));
+        Segment seg(CAP);
+        auto p = RingProducer::create(seg.bytes(), CAP, largest).value();
+        auto c = RingConsumer::attach(seg.bytes()).value();
+        for (std::uint64_t at = 0; at < stop; at += 8) {
+            ASSERT_EQ(p.try_write({}), WriteStatus::ok);  // 8-byte records
+        }
+        ASSERT_EQ(c.poll([](std::span<const std::byte>) {}, CAP).value(), stop / 8);
+        EXPECT_EQ(seg.header().head, stop);
+        const std::string big(largest, 'L');
+        ASSERT_EQ(p.try_write(as_bytes(big)), WriteStatus::ok) << "zeroed " << seg.header().zeroed;
+        EXPECT_EQ(read_string(c), big);
     }
 }
 
@@ -1350,7 +1392,12 @@ TEST(Ring, mpsc_producers_each_take_a_slot_and_interleave_whole_records) {
     EXPECT_EQ(read_string(c), "a2");
     EXPECT_EQ(read_string(c), "<empty>");
     EXPECT_EQ(seg.header().messages, 3u);
-    // Consumed space is zeroed, so a later claim there starts uncommitted.
+    // Consumed space is zeroed, so a later claim there starts uncommitted: up to head
+    // while the next record was committed (32), then only whole lines while the consumer
+    // waits at head (48), and all of it when it closes.
+    EXPECT_EQ(seg.header().zeroed, 32u);
+    c.close();
+    EXPECT_EQ(seg.header().zeroed, 48u);
     for (std::size_t i = 0; i < 48; ++i) {
         EXPECT_EQ(seg.data()[i], std::byte{0}) << i;
     }

@@ -76,14 +76,15 @@ class Channel {
     static Result<Channel> create(std::string_view name, std::size_t capacity, mode_t mode = 0600) {
         const std::uint64_t record = ring::record_size(sizeof(T));
         // One record more than asked: the padding at the wrap point and the SPSC gap
-        // together waste at most one.
-        if (capacity == 0 || capacity > ring::RING_MAX_CAPACITY / record - 1) {
+        // together waste at most one; and the bytes a waiting consumer may leave unzeroed
+        // before its position (see capacity()).
+        if (capacity == 0 || capacity > (ring::RING_MAX_CAPACITY - ZERO_LAG) / record - 1) {
             return fail(Error::make(ErrorKind::invalid_argument, "channel create(" + std::string(name) + ")",
                                     "capacity of " + std::to_string(capacity) + " messages of " +
                                         std::to_string(sizeof(T)) + " bytes is out of range"));
         }
         RingConfig config;
-        config.capacity = (capacity + 1) * record;
+        config.capacity = (capacity + 1) * record + ZERO_LAG;
         config.max_record = static_cast<std::uint32_t>(sizeof(T));
         config.mode = mode;
         auto segment = RingSegment::create(name, config);
@@ -132,13 +133,18 @@ class Channel {
         return Receiver(std::move(*c));
     }
 
+    /// Most bytes before its position that a consumer waiting at head leaves unzeroed
+    /// (and so not yet free) for a while: the rest of the line it reads.
+    static constexpr std::uint64_t ZERO_LAG = ring::RING_ZERO_LINE - ring::RING_RECORD_ALIGN;
+
     /// Messages that fit at once whatever the wrap point (at least what create() asked).
     std::size_t capacity() const noexcept {
         const std::uint64_t record = ring::record_size(sizeof(T));
         const std::uint64_t area = m_segment.capacity();
         // A padding record at the wrap point wastes at most record - 8 bytes, and an SPSC
-        // producer keeps RING_SPSC_GAP (8) bytes free: one record's worth in all.
-        return static_cast<std::size_t>((area - record) / record);
+        // producer keeps RING_SPSC_GAP (8) bytes free: one record's worth in all. A consumer
+        // waiting for the next record may not have zeroed the start of its line yet.
+        return static_cast<std::size_t>((area - record - ZERO_LAG) / record);
     }
     const std::string& name() const noexcept { return m_segment.name(); }
     RingSegment& segment() noexcept { return m_segment; }

@@ -528,7 +528,7 @@ class RingConsumer {
                 }
                 m_head += size;
                 m_empty_polls = 0;
-                release(m_head - size);
+                release();
                 return ReadResult{ReadStatus::ok, rec.length, 0};
             }
             if (rec.type == static_cast<std::uint16_t>(ring::RecordType::uncommitted) && timeout == NO_WAIT &&
@@ -622,12 +622,18 @@ class RingConsumer {
         return record_at_slow(pos);
     }
     Result<Record> record_at_slow(std::uint64_t pos) const noexcept;
-    /// Releases [from, m_head) (SPSC, MPSC): stores head (where a consumer taking over
-    /// resumes), zeroes the records, so that a header slot there reads as "not committed"
-    /// until a producer writes it, then stores zeroed (release), the producers' limit; then
-    /// wakes a producer that announced it sleeps (the check is one load of a line it writes
-    /// only to sleep).
-    void release(std::uint64_t from) noexcept {
+    /// Releases what we have read (SPSC, MPSC): stores head (where a consumer taking over
+    /// resumes), zeroes the released bytes, so that a header slot there reads as "not
+    /// committed" until a producer writes it, then stores zeroed (release), the producers'
+    /// limit; then wakes a producer that announced it sleeps (the check is one load of a line
+    /// it writes only to sleep).
+    /// While the record at head is not committed yet, a producer may be writing it into the
+    /// cache line that holds head: we then zero only up to that line and leave the rest
+    /// (less than RING_ZERO_LINE bytes) to the next release or to close(). Zeroing the
+    /// line would take it from the producer in the middle of its record, several line
+    /// transfers per message when the consumer keeps up. Where that lag could keep the
+    /// largest record from fitting a drained ring, we zero up to head (lag_may_block()).
+    void release() noexcept {
         // release: pairs with the acquire loads of head by a consumer or producer that
         // attaches (and by observers): the records before it have been read.
         std::atomic_ref<std::uint64_t>(m_header->head).store(m_head, std::memory_order_release);
@@ -635,15 +641,30 @@ class RingConsumer {
         // resumes at head and zeroes [zeroed, head) itself; never the other way round
         // (zeroed records before head, read as "nothing yet").
         std::atomic_signal_fence(std::memory_order_seq_cst);
-        const std::uint64_t index = from & m_mask;
-        if (m_head - from <= m_capacity - index) [[likely]] {
-            std::memset(m_data + index, 0, static_cast<std::size_t>(m_head - from));
-        } else {
-            zero_wrapped(from);
+        std::uint64_t to = m_head;
+        // relaxed: only a hint (the producer may commit right after); the record is read
+        // with acquire when we get to it.
+        if (detail::header_word(m_data, m_head & m_mask).load(std::memory_order_relaxed) == 0 &&
+            !lag_may_block()) {
+            to = std::max(m_zeroed, m_head & ~(ring::RING_ZERO_LINE - 1));
+            if (to == m_zeroed) {
+                return;  // no new whole line: the producers' limit stays
+            }
         }
+        zero_up_to(to);
+    }
+    /// Zeroes [m_zeroed, to), stores zeroed = to and wakes a sleeping producer.
+    void zero_up_to(std::uint64_t to) noexcept {
+        const std::uint64_t index = m_zeroed & m_mask;
+        if (to - m_zeroed <= m_capacity - index) [[likely]] {
+            std::memset(m_data + index, 0, static_cast<std::size_t>(to - m_zeroed));
+        } else {
+            zero_wrapped(to);
+        }
+        m_zeroed = to;
         // release: pairs with the producers' acquire load of zeroed; our reads of the
         // released records and the zeroing happen before they write there.
-        std::atomic_ref<std::uint64_t>(m_header->zeroed).store(m_head, std::memory_order_release);
+        std::atomic_ref<std::uint64_t>(m_header->zeroed).store(to, std::memory_order_release);
         detail::publish_fence(m_fast_fence);
         // relaxed: ordered after the store of zeroed by the fence above (and the sleeper's barrier).
         if (std::atomic_ref<std::uint32_t>(m_header->producer_waiting).load(std::memory_order_relaxed) != 0)
@@ -651,8 +672,17 @@ class RingConsumer {
             wake_sleeping_producer();
         }
     }
-    /// Zeroes [from, m_head) where it wraps past the end of the data area.
-    void zero_wrapped(std::uint64_t from) noexcept;
+    /// True if leaving [line start, head) unzeroed could keep a producer from fitting the
+    /// largest record (with the padding to the end of the area it may need, and SPSC's
+    /// zeroed header slot) into a ring we have drained to head.
+    bool lag_may_block() const noexcept {
+        const std::uint64_t to_end = m_capacity - (m_head & m_mask);
+        const std::uint64_t largest = ring::record_size(m_max_record);
+        const std::uint64_t need = largest <= to_end ? largest : to_end + largest;
+        return (m_head & (ring::RING_ZERO_LINE - 1)) + need + ring::RING_SPSC_GAP > m_capacity;
+    }
+    /// Zeroes [m_zeroed, to) where it wraps past the end of the data area.
+    void zero_wrapped(std::uint64_t to) noexcept;
     /// Wakes the producers sleeping on producer_waiting (the word said so).
     void wake_sleeping_producer() noexcept;
     Result<ReadResult> read_slow(std::span<std::byte> buffer, Timeout timeout) noexcept;
@@ -672,6 +702,7 @@ class RingConsumer {
     std::uint64_t m_mask = 0;
     std::uint32_t m_max_record = 0;
     std::uint64_t m_head = 0;         ///< our position (the segment's copy is only written)
+    std::uint64_t m_zeroed = 0;       ///< how far we have zeroed (the segment's copy is only written)
     std::uint64_t m_cached_tail = 0;  ///< MPSC: last tail we read; reloaded only when it says empty
     bool m_end_of_stream = false;
     bool m_role = false;
@@ -754,7 +785,7 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
     }
     if (pos != start) {
         m_head = pos;
-        release(start);
+        release();
     }
     return delivered;
 }

@@ -49,9 +49,14 @@
 /// slot the producer has not written since reads as 0 ("not committed"), and says so with
 /// `zeroed`: the data area before `zeroed` is free and zero, and producers write no
 /// further than `zeroed + capacity`. Releasing a batch: store `head` (where a consumer
-/// taking over resumes), zero the batch, store `zeroed = head` (release). `zeroed <= head`;
-/// they differ only between the two stores, or after a consumer died there, and then the
-/// next consumer zeroes `[zeroed, head)` when it attaches.
+/// taking over resumes), zero the batch, store `zeroed` (release). `zeroed <= head`. While
+/// the header slot at `head` is not committed, a producer may be writing the cache line
+/// that holds it, and the consumer zeroes only up to the start of that line: `zeroed` then
+/// lags `head` by less than RING_ZERO_LINE bytes, and the rest is zeroed by the next
+/// release or when the consumer closes. (The consumer zeroes up to `head` where the lag
+/// could keep the largest record, with its padding, from fitting a drained ring.) A larger
+/// gap means a consumer died between the two stores; the next consumer zeroes
+/// `[zeroed, head)` when it attaches.
 ///
 /// Record (8-byte aligned, never split across the end of the data area):
 /// ```
@@ -126,6 +131,8 @@ inline constexpr std::size_t RING_RECORD_ALIGN = 8;
 inline constexpr std::uint64_t RING_MIN_CAPACITY = 64;
 /// SPSC: bytes the producer keeps free after its last record (the zeroed next header).
 inline constexpr std::uint64_t RING_SPSC_GAP = 8;
+/// SPSC/MPSC: an attached consumer's `zeroed` may lag `head` by less than this (see above).
+inline constexpr std::uint64_t RING_ZERO_LINE = 64;
 /// Largest data area a ring accepts (1 TiB).
 inline constexpr std::uint64_t RING_MAX_CAPACITY = std::uint64_t{1} << 40;
 
