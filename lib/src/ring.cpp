@@ -393,9 +393,15 @@ void count(std::uint64_t& field, bool many_writers) noexcept {
 /// message takes to arrive while both sides are busy).
 constexpr unsigned QUICK_SPINS = 64;
 
+/// A waiter that keeps sleeping checks its peer at most this many times less often.
+constexpr int LIVENESS_BACKOFF = 4;
+
 /// The wait loop shared by both sides: `ready()` re-checks the condition, `gone()` checks
 /// the peer (called at most every liveness_interval), `word` is the wait word to
 /// announce sleeping in. Returns once ready, timed out, or the peer is gone.
+/// Each check wakes a sleeper, which costs more CPU on a VM than anything else an idle
+/// waiter does (about 100 us here), so a long sleep checks less and less often: the
+/// interval doubles after each check, up to LIVENESS_BACKOFF times liveness_interval.
 template <typename Ready, typename Gone>
 WaitOutcome wait_loop(const WaitOptions& options, Timeout timeout, std::uint32_t* word, Ready&& ready,
                       Gone&& gone) {
@@ -439,6 +445,10 @@ WaitOutcome wait_loop(const WaitOptions& options, Timeout timeout, std::uint32_t
             }
         }
     }
+    std::chrono::nanoseconds interval = options.liveness_interval;
+    const std::chrono::nanoseconds longest = interval <= std::chrono::nanoseconds::max() / LIVENESS_BACKOFF
+                                                 ? interval * LIVENESS_BACKOFF
+                                                 : interval;
     for (;;) {
         // seq_cst: the announcement must be ordered before our re-check of the position
         // (sleeper_fence adds the barrier on the publishers' CPUs).
@@ -449,7 +459,8 @@ WaitOutcome wait_loop(const WaitOptions& options, Timeout timeout, std::uint32_t
         }
         now = Clock::now();
         if (now >= next_check) {
-            next_check = now + options.liveness_interval;
+            interval = interval <= longest / 2 ? interval * 2 : longest;
+            next_check = now + interval;
             if (gone()) {
                 return WaitOutcome::peer_gone;
             }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <atomic>
@@ -1236,6 +1237,24 @@ TEST(Ring, a_role_held_by_a_dead_process_is_taken_over) {
     auto c = RingConsumer::attach(seg.bytes());
     ASSERT_TRUE(c.has_value()) << c.error().message();
     EXPECT_EQ(seg.header().consumer_pid, ::getpid());
+}
+
+TEST(Ring, a_long_sleep_checks_the_peer_less_and_less_often) {
+    // Each liveness check wakes the sleeper (its voluntary context switches count them):
+    // 20 ms doubling to 80 ms over one second is about 14 checks; at a fixed 20 ms, 50.
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 64).value();  // alive: this process
+    auto c = RingConsumer::attach(seg.bytes(), fast_liveness(xproc::WaitPolicy::sleep)).value();
+    struct rusage before {};
+    ASSERT_EQ(::getrusage(RUSAGE_THREAD, &before), 0);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(c.wait(1s).value(), ReadStatus::empty);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 1s);
+    struct rusage after {};
+    ASSERT_EQ(::getrusage(RUSAGE_THREAD, &after), 0);
+    const long wakes = after.ru_nvcsw - before.ru_nvcsw;
+    EXPECT_GE(wakes, 5);
+    EXPECT_LE(wakes, 25);
 }
 
 TEST(Ring, a_consumer_waiting_on_a_dead_producer_gets_peer_gone_after_draining) {

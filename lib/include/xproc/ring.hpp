@@ -15,8 +15,9 @@
 /// other side wakes it only when that word says so, so no system call is made while both
 /// sides keep up. The publish path needs no full fence: a side about to sleep issues
 /// membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) instead (with a full fence on both sides as
-/// the fallback when membarrier is not available). A sleeper wakes every
-/// `liveness_interval` to check that its peer is alive: a dead peer is reported as
+/// the fallback when membarrier is not available). A sleeper wakes after
+/// `liveness_interval` to check that its peer is alive, then at doubling intervals (up to
+/// four times `liveness_interval`) while it keeps sleeping: a dead peer is reported as
 /// `peer_gone`, never a hang.
 ///
 /// Producer:
@@ -108,8 +109,9 @@ struct WaitOptions {
     WaitPolicy policy = WaitPolicy::adaptive;
     /// adaptive: how long to spin before sleeping.
     std::chrono::nanoseconds spin = std::chrono::microseconds(50);
-    /// A sleeping waiter wakes this often to check that its peer is alive.
-    /// Each check wakes a sleeper (tens of microseconds of CPU on a VM): 4 per idle second.
+    /// A sleeping waiter wakes after this long to check that its peer is alive, then at
+    /// doubling intervals up to 4 times this while it keeps sleeping. Each check wakes a
+    /// sleeper (about 100 us of CPU on a VM): 2 in the first idle second, then 1 a second.
     std::chrono::nanoseconds liveness_interval = std::chrono::milliseconds(250);
 };
 
