@@ -717,6 +717,9 @@ Result<RingProducer> RingProducer::attach(std::span<std::byte> memory, const Att
     p.m_messages = shared(p.m_header->messages).load(std::memory_order_relaxed);
     p.m_bytes = shared(p.m_header->bytes).load(std::memory_order_relaxed);
     p.m_high_water = shared(p.m_header->high_water).load(std::memory_order_relaxed);
+    // Identify the consumer now (a pidfd and its start time, about 0.3 ms of system calls),
+    // not in the first wait: later checks only poll the pidfd.
+    (void)p.consumer_state();
     return p;
 }
 
@@ -1252,6 +1255,9 @@ Result<RingConsumer> RingConsumer::attach(std::span<std::byte> memory, const Att
             c.zero_up_to(c.m_head);
         }
     }
+    // Identify the producer(s) now (a pidfd and its start time, about 0.3 ms of system
+    // calls), not in the first wait: later checks only poll the pidfd.
+    (void)c.producer_state();
     return c;
 }
 
@@ -1279,6 +1285,7 @@ RingConsumer& RingConsumer::operator=(RingConsumer&& other) noexcept {
     m_empty_polls = other.m_empty_polls;
     m_wait = other.m_wait;
     m_producer = std::move(other.m_producer);
+    m_slot_watch = std::move(other.m_slot_watch);
     m_scratch = std::move(other.m_scratch);
     m_doorbell_read = std::move(other.m_doorbell_read);
     m_doorbell_write = std::move(other.m_doorbell_write);
@@ -1409,14 +1416,19 @@ PeerState RingConsumer::producer_state() noexcept {
 
 PeerState RingConsumer::mpsc_producers_state() noexcept {
     PeerState result = PeerState::none;
-    for (const ring::PeerSlot& slot : m_header->slot) {
+    m_slot_watch.resize(ring::RING_SLOTS);
+    for (std::size_t i = 0; i < ring::RING_SLOTS; ++i) {
+        const ring::PeerSlot& slot = m_header->slot[i];
         const pid_t pid = shared(const_cast<std::int32_t&>(slot.pid)).load(std::memory_order_acquire);
         if (pid == 0) {
+            m_slot_watch[i] = {};  // closes the pidfd of a holder that left
             continue;
         }
         const std::uint64_t start =
             shared(const_cast<std::uint64_t&>(slot.start_time)).load(std::memory_order_acquire);
-        const PeerState state = peer_state(pid, start);
+        // One watch per slot: a holder is identified once, then its pidfd is polled.
+        // (Interval 0: no rate limit of its own; producer_state() has one.)
+        const PeerState state = check_peer(m_slot_watch[i], pid, start, std::chrono::nanoseconds(0));
         if (state == PeerState::alive) {
             return PeerState::alive;
         }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <random>
 #include <span>
@@ -1255,6 +1256,43 @@ TEST(Ring, a_long_sleep_checks_the_peer_less_and_less_often) {
     const long wakes = after.ru_nvcsw - before.ru_nvcsw;
     EXPECT_GE(wakes, 5);
     EXPECT_LE(wakes, 25);
+}
+
+/// read(2) calls this process has made so far (syscr in /proc/self/io).
+std::uint64_t read_calls() {
+    std::ifstream io("/proc/self/io");
+    std::string key;
+    std::uint64_t value = 0;
+    while (io >> key >> value) {
+        if (key == "syscr:") {
+            return value;
+        }
+    }
+    ADD_FAILURE() << "no syscr in /proc/self/io";
+    return 0;
+}
+
+TEST(Ring, after_attach_a_liveness_check_only_polls_the_peers_pidfd) {
+    // Identifying a peer (pidfd_open, then its start time from /proc/PID/stat) costs
+    // about 0.3 ms of system calls: attach does it, so that an idle waiter's checks are
+    // one poll(2) each and read nothing.
+    for (const RingKind kind : {RingKind::spsc, RingKind::mpsc}) {
+        SCOPED_TRACE(kind == RingKind::spsc ? "spsc" : "mpsc");
+        Segment seg(4096);
+        ASSERT_TRUE(xproc::format_ring(seg.bytes(), 4096, 64, kind).has_value());
+        auto p = RingProducer::attach(seg.bytes()).value();  // alive: this process
+        auto c = RingConsumer::attach(seg.bytes(), fast_liveness(xproc::WaitPolicy::sleep)).value();
+        const std::uint64_t one_look = [] {
+            const std::uint64_t first = read_calls();
+            return read_calls() - first;
+        }();
+        const std::uint64_t before = read_calls();
+        for (int i = 0; i < 4; ++i) {
+            std::this_thread::sleep_for(25ms);  // past the rate limit (half the 20 ms interval)
+            EXPECT_EQ(c.producer_state(), PeerState::alive);
+        }
+        EXPECT_EQ(read_calls() - before, one_look);
+    }
 }
 
 TEST(Ring, a_consumer_waiting_on_a_dead_producer_gets_peer_gone_after_draining) {

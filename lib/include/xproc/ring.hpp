@@ -716,7 +716,9 @@ class RingConsumer {
     std::uint32_t m_empty_polls = 0;    ///< read(NO_WAIT) calls that found nothing since the last message
     static constexpr std::uint32_t EMPTY_POLLS_PER_CHECK = 16;
     WaitOptions m_wait;
-    detail::PeerWatch m_producer;      ///< liveness of the producer (SPSC/broadcast)
+    detail::PeerWatch m_producer;  ///< liveness of the producer (SPSC/broadcast)
+    /// MPSC: liveness of each slot's holder (index = slot; RING_SLOTS of them).
+    std::vector<detail::PeerWatch> m_slot_watch;
     std::vector<std::byte> m_scratch;  ///< broadcast: a copy of the message being delivered
     UniqueFd m_doorbell_read;
     UniqueFd m_doorbell_write;
