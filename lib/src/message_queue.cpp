@@ -537,6 +537,18 @@ bool wait_for(std::uint32_t& word, std::uint32_t& waiters, bool forever, Clock::
 
 }  // namespace
 
+template <>
+Queue message_queue::view<Queue>() const noexcept {
+    return Queue{reinterpret_cast<MqHeader*>(m_data),
+                 m_data + sizeof(MqHeader),
+                 m_max_num_msg,
+                 m_max_msg_size,
+                 m_slot_size,
+                 m_lane_capacity,
+                 &m_deq0_cache,
+                 m_fast_fence};
+}
+
 // ---------------------------------------------------------------------------------------
 // Construction
 
@@ -688,14 +700,7 @@ bool message_queue::do_send(Block block, const void* buffer, size_type size, uns
     if (size > m_max_msg_size) {
         throw bip::interprocess_exception(bip::size_error);
     }
-    const Queue q{reinterpret_cast<MqHeader*>(m_data),
-                  m_data + sizeof(MqHeader),
-                  m_max_num_msg,
-                  m_max_msg_size,
-                  m_slot_size,
-                  m_lane_capacity,
-                  &m_deq0_cache,
-                  m_fast_fence};
+    const Queue q = view<Queue>();
     const int lane = q.lane_for(priority);
     if (lane < 0) {
         throw_error(bip::out_of_resource_error, "xproc::message_queue: priority " + std::to_string(priority) +
@@ -756,14 +761,7 @@ bool message_queue::do_receive(Block block, void* buffer, size_type size, size_t
     if (size < m_max_msg_size) {
         throw bip::interprocess_exception(bip::size_error);
     }
-    const Queue q{reinterpret_cast<MqHeader*>(m_data),
-                  m_data + sizeof(MqHeader),
-                  m_max_num_msg,
-                  m_max_msg_size,
-                  m_slot_size,
-                  m_lane_capacity,
-                  &m_deq0_cache,
-                  m_fast_fence};
+    const Queue q = view<Queue>();
     Stuck stuck;
     bool recover = false;
     auto attempt = [&]() -> bool {

@@ -387,6 +387,9 @@ class message_queue {
     bool do_receive(Block block, void* buffer, size_type size, size_type& recvd, unsigned& priority,
                     Deadline deadline);
     static Deadline to_deadline(const boost::posix_time::ptime& abs_time);
+    /// The view of the segment that send and receive work on (defined in message_queue.cpp).
+    template <typename View>
+    View view() const noexcept;
 
     std::unique_ptr<SharedMemory> m_shm;
     std::byte* m_data = nullptr;  // the segment (header, then cells)
