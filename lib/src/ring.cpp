@@ -1405,8 +1405,10 @@ PeerState RingConsumer::producer_state() noexcept {
         return role_state(m_producer, m_header->producer_pid, m_header->producer_start_time,
                           m_wait.liveness_interval);
     }
+    // Only "alive" is kept for a while: none or dead can end the moment a producer takes a
+    // slot, and scanning the slots costs no system call unless a holder is alive.
     const auto now = coarse_now();
-    if (now < m_producer.next_check) {
+    if (m_producer.state == PeerState::alive && now < m_producer.next_check) {
         return m_producer.state;
     }
     m_producer.next_check = now + m_wait.liveness_interval / 2;

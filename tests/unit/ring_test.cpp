@@ -1295,6 +1295,22 @@ TEST(Ring, after_attach_a_liveness_check_only_polls_the_peers_pidfd) {
     }
 }
 
+TEST(Ring, a_producer_that_attaches_after_the_consumer_is_seen_alive_at_once) {
+    // xring sub on an mpsc ring ends at an end-of-stream record only when no producer is
+    // alive: a stale "none" from the consumer's attach would end it early.
+    for (const RingKind kind : {RingKind::spsc, RingKind::mpsc}) {
+        SCOPED_TRACE(kind == RingKind::spsc ? "spsc" : "mpsc");
+        Segment seg(4096);
+        ASSERT_TRUE(xproc::format_ring(seg.bytes(), 4096, 64, kind).has_value());
+        AttachOptions o;
+        o.wait.liveness_interval = 10s;  // no re-check in this test's time
+        auto c = RingConsumer::attach(seg.bytes(), o).value();
+        EXPECT_EQ(c.producer_state(), PeerState::none);
+        auto p = RingProducer::attach(seg.bytes()).value();
+        EXPECT_EQ(c.producer_state(), PeerState::alive);
+    }
+}
+
 TEST(Ring, a_consumer_waiting_on_a_dead_producer_gets_peer_gone_after_draining) {
     Segment seg(4096);
     auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
