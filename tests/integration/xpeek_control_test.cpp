@@ -545,7 +545,9 @@ TEST(XpeekControl, set_rip_changes_where_the_thread_is) {
 }
 
 TEST(XpeekControl, a_target_that_exits_while_attached) {
-    BpTarget target({"--iterations", "300"});
+    // About 2 s of 1 ms iterations: xpeek must attach before the end. (300, about 0.35 s,
+    // lost that race once under ASan in CI: "the process has exited (zombie)".)
+    BpTarget target({"--iterations", "2000"});
     const RunResult r = xpeek_batch(target.pid(), {"continue"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("[Inferior 1 (process " + std::to_string(target.pid()) + ") exited normally]"),
