@@ -1255,6 +1255,9 @@ Result<RingConsumer> RingConsumer::attach(std::span<std::byte> memory, const Att
             c.zero_up_to(c.m_head);
         }
     }
+    if (c.m_kind == RingKind::mpsc) {
+        c.m_slot_watch.resize(ring::RING_SLOTS);
+    }
     // Identify the producer(s) now (a pidfd and its start time, about 0.3 ms of system
     // calls), not in the first wait: later checks only poll the pidfd.
     (void)c.producer_state();
@@ -1418,7 +1421,6 @@ PeerState RingConsumer::producer_state() noexcept {
 
 PeerState RingConsumer::mpsc_producers_state() noexcept {
     PeerState result = PeerState::none;
-    m_slot_watch.resize(ring::RING_SLOTS);
     for (std::size_t i = 0; i < ring::RING_SLOTS; ++i) {
         const ring::PeerSlot& slot = m_header->slot[i];
         const pid_t pid = shared(const_cast<std::int32_t&>(slot.pid)).load(std::memory_order_acquire);

@@ -356,7 +356,7 @@ Result<std::vector<std::string>> check_ring(std::span<const std::byte> memory) {
             return problems;
         }
         // An attached consumer may leave the start of the line that holds head unzeroed.
-        if (zeroed < (pos & ~(ring::RING_ZERO_LINE - 1))) {
+        if (zeroed < ring::zero_line_start(pos)) {
             problems.push_back("positions: the consumer released up to head " + std::to_string(pos) +
                                " but zeroed only up to " + std::to_string(zeroed) +
                                " (it died releasing; the next consumer finishes when it attaches)");

@@ -383,8 +383,8 @@ std::optional<std::vector<std::string>> RegisterView::group(std::string_view gro
             out.emplace_back(n);
         }
     };
-    auto add_numbered = [&](std::string_view prefix) {
-        for (int i = 0; i < 16; ++i) {
+    auto add_numbered = [&](std::string_view prefix, int from = 0, int to = 16) {
+        for (int i = from; i < to; ++i) {
             out.push_back(std::string(prefix) + std::to_string(i));
         }
     };
@@ -393,9 +393,16 @@ std::optional<std::vector<std::string>> RegisterView::group(std::string_view gro
     // AVX-512: gdb's general group has the opmask registers after gs.
     auto add_opmask = [&] {
         if (has_avx512()) {
-            for (int i = 0; i < 8; ++i) {
-                out.push_back("k" + std::to_string(i));
-            }
+            add_numbered("k", 0, 8);
+        }
+    };
+    // The widest vector registers: gdb shows zmm0-31 (AVX-512) or ymm0-15 (AVX), and not
+    // the narrower registers they contain.
+    auto add_widest_vectors = [&] {
+        if (has_avx512()) {
+            add_numbered("zmm", 0, 32);
+        } else if (has_avx()) {
+            add_numbered("ymm");
         }
     };
     if (group == "general") {
@@ -407,23 +414,14 @@ std::optional<std::vector<std::string>> RegisterView::group(std::string_view gro
         add_numbered("xmm");
         out.emplace_back("mxcsr");
         if (has_avx512()) {
-            for (int i = 16; i < 32; ++i) {
-                out.push_back("xmm" + std::to_string(i));
-            }
+            add_numbered("xmm", 16, 32);
         }
     } else if (group == "vector") {
         if (!has_avx()) {
             add_numbered("xmm");
         }
         out.emplace_back("mxcsr");
-        if (has_avx512()) {
-            // gdb shows zmm0-31 and not the ymm and xmm registers they contain.
-            for (int i = 0; i < 32; ++i) {
-                out.push_back("zmm" + std::to_string(i));
-            }
-        } else if (has_avx()) {
-            add_numbered("ymm");
-        }
+        add_widest_vectors();
     } else if (group == "system") {
         add(SYSTEM);
     } else if (group == "all") {
@@ -438,13 +436,7 @@ std::optional<std::vector<std::string>> RegisterView::group(std::string_view gro
         if (has_pkru()) {
             out.emplace_back("pkru");
         }
-        if (has_avx512()) {
-            for (int i = 0; i < 32; ++i) {
-                out.push_back("zmm" + std::to_string(i));
-            }
-        } else if (has_avx()) {
-            add_numbered("ymm");
-        }
+        add_widest_vectors();
     } else {
         return std::nullopt;
     }

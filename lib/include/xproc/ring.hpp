@@ -648,7 +648,7 @@ class RingConsumer {
         // with acquire when we get to it.
         if (detail::header_word(m_data, m_head & m_mask).load(std::memory_order_relaxed) == 0 &&
             !lag_may_block()) {
-            to = std::max(m_zeroed, m_head & ~(ring::RING_ZERO_LINE - 1));
+            to = std::max(m_zeroed, ring::zero_line_start(m_head));
             if (to == m_zeroed) {
                 return;  // no new whole line: the producers' limit stays
             }
@@ -681,7 +681,7 @@ class RingConsumer {
         const std::uint64_t to_end = m_capacity - (m_head & m_mask);
         const std::uint64_t largest = ring::record_size(m_max_record);
         const std::uint64_t need = largest <= to_end ? largest : to_end + largest;
-        return (m_head & (ring::RING_ZERO_LINE - 1)) + need + ring::RING_SPSC_GAP > m_capacity;
+        return (m_head - ring::zero_line_start(m_head)) + need + ring::RING_SPSC_GAP > m_capacity;
     }
     /// Zeroes [m_zeroed, to) where it wraps past the end of the data area.
     void zero_wrapped(std::uint64_t to) noexcept;

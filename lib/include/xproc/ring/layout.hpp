@@ -133,6 +133,11 @@ inline constexpr std::uint64_t RING_MIN_CAPACITY = 64;
 inline constexpr std::uint64_t RING_SPSC_GAP = 8;
 /// SPSC/MPSC: an attached consumer's `zeroed` may lag `head` by less than this (see above).
 inline constexpr std::uint64_t RING_ZERO_LINE = 64;
+/// Start of the RING_ZERO_LINE-byte line that holds `position`: an attached consumer's
+/// `zeroed` is at least this for its `head`.
+constexpr std::uint64_t zero_line_start(std::uint64_t position) noexcept {
+    return position & ~(RING_ZERO_LINE - 1);
+}
 /// Largest data area a ring accepts (1 TiB).
 inline constexpr std::uint64_t RING_MAX_CAPACITY = std::uint64_t{1} << 40;
 
