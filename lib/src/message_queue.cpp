@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <thread>
 
 #include <boost/date_time/posix_time/posix_time_types.hpp>
@@ -95,6 +96,34 @@ std::string shm_name(const char* name) {
 
 using mq::mq_segment_size;
 
+}  // namespace
+
+/// Per object: for each lane and side, the last cell seen claimed (its position passed by
+/// enqueue_pos or dequeue_pos) with no claim record for that position, and when it was
+/// first seen so. Kept across calls, so that a loop of short calls measures the timeout as
+/// one long call would. Positions only grow, so an entry never matches a later cell.
+struct mq::UnclaimedCells {
+    struct Entry {
+        std::uint64_t pos = UINT64_MAX;
+        Clock::time_point since{};
+    };
+    std::mutex mutex;                // the calls of several threads may share the object
+    Entry entry[2][mq::MQ_LANES]{};  // [receiver claim][lane]
+
+    /// When this object first saw cell `pos` of `lane` without a claim for it.
+    Clock::time_point first_seen(bool receiver, std::uint32_t lane, std::uint64_t pos) {
+        const std::lock_guard lock(mutex);
+        Entry& e = entry[receiver ? 1 : 0][lane];
+        if (e.pos != pos) {
+            e.pos = pos;
+            e.since = Clock::now();
+        }
+        return e.since;
+    }
+};
+
+namespace {
+
 // ---------------------------------------------------------------------------------------
 // The queue over a validated segment. Geometry comes from this process's copies.
 
@@ -106,6 +135,7 @@ struct Queue {
     std::uint64_t slot_size;
     std::uint64_t cap;                       // lane capacity, a power of two
     std::atomic<std::uint64_t>* deq0_cache;  // this object's lower bound of lane 0's dequeue_pos
+    mq::UnclaimedCells* unclaimed;           // this object's record of cells with no claim
     bool fast_fence;                         // registered for membarrier: publish without mfence
 
     MqCell* cell(std::uint32_t lane, std::uint64_t pos) const noexcept {
@@ -260,14 +290,14 @@ struct Queue {
     }
 
     // --- dead peers ---------------------------------------------------------------------
-    /// Whether the claimant of cell `c` for `pos` is dead. `anonymous_since` tracks how
-    /// long the cell has shown no claim for `pos`.
-    bool claimant_dead(MqCell* c, std::uint64_t pos, bool receiver,
-                       Clock::time_point first_seen) const noexcept {
+    /// Whether the claimant of cell `c` of `lane` for `pos` is dead: its claim names a dead
+    /// pid + start time, or no claim for `pos` was seen for MQ_ANONYMOUS_CLAIM_TIMEOUT.
+    bool claimant_dead(MqCell* c, std::uint32_t lane, std::uint64_t pos, bool receiver) const {
         // acquire: pairs with the claimant's release store of claim (start_time before it).
         const std::uint64_t claim = shared(c->claim).load(std::memory_order_acquire);
         if (!mq_claim_matches(claim, pos, receiver)) {
-            return Clock::now() - first_seen >= mq::MQ_ANONYMOUS_CLAIM_TIMEOUT;
+            return Clock::now() - unclaimed->first_seen(receiver, lane, pos) >=
+                   mq::MQ_ANONYMOUS_CLAIM_TIMEOUT;
         }
         const pid_t pid = mq::mq_claim_pid(claim);
         const std::uint64_t start = shared(c->start_time).load(std::memory_order_relaxed);
@@ -278,27 +308,11 @@ struct Queue {
     }
 };
 
-/// Per-call record of a cell seen stuck, so that "no claim written for a while" can be
-/// measured; reset when another cell is seen.
-struct Stuck {
-    std::uint32_t lane = UINT32_MAX;
-    std::uint64_t pos = 0;
-    Clock::time_point since{};
-    void see(std::uint32_t l, std::uint64_t p) noexcept {
-        if (l != lane || p != pos) {
-            lane = l;
-            pos = p;
-            since = Clock::now();
-        }
-    }
-};
-
 enum class Try : std::uint8_t { ok, empty_or_full, retry, full_backoff };
 
 /// One receive attempt over all lanes, highest priority first. `recover`: look at
 /// unpublished head cells and skip those of dead senders.
-Try try_receive_once(const Queue& q, void* buffer, std::size_t& recvd, unsigned& priority, bool recover,
-                     Stuck& stuck) {
+Try try_receive_once(const Queue& q, void* buffer, std::size_t& recvd, unsigned& priority, bool recover) {
     Queue::LaneRef lanes[mq::MQ_LANES];
     const std::uint32_t n = q.lanes_by_priority(lanes);
     for (std::uint32_t k = 0; k < n; ++k) {
@@ -356,8 +370,7 @@ Try try_receive_once(const Queue& q, void* buffer, std::size_t& recvd, unsigned&
                 // relaxed: a hint whether a claim exists; the cell's claim word decides.
                 const std::uint64_t enq = shared(q.h->lane[lane].enqueue_pos).load(std::memory_order_relaxed);
                 if (recover && enq > pos) {
-                    stuck.see(lane, pos);
-                    if (q.claimant_dead(c, pos, false, stuck.since) &&
+                    if (q.claimant_dead(c, lane, pos, false) &&
                         q.cas_seq(c, pos, pos, false, pos + 1, true)) {
                         shared(q.h->skipped).fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
                         continue;  // now skippable: take it (and go on) above
@@ -377,7 +390,7 @@ Try try_receive_once(const Queue& q, void* buffer, std::size_t& recvd, unsigned&
 /// Puts a message into `lane`, a capacity unit being held. retry: the claimed cell was
 /// given up by a receiver that presumed us dead (the unit is gone with it).
 Try enqueue(const Queue& q, std::uint32_t lane, const void* buffer, std::size_t size, bool recover,
-            bool patient, Stuck& stuck) {
+            bool patient) {
     std::uint64_t& enqueue_pos = q.h->lane[lane].enqueue_pos;
     std::uint64_t pos = shared(enqueue_pos).load(std::memory_order_relaxed);
     unsigned waits = 0;
@@ -436,8 +449,7 @@ Try enqueue(const Queue& q, std::uint32_t lane, const void* buffer, std::size_t 
             const bool check = (recover && waits == 0) || waits % 1024 == 1023;
             if (check && seq.value == prev + 1 &&
                 shared(q.h->lane[lane].dequeue_pos).load(std::memory_order_relaxed) > prev) {
-                stuck.see(lane, prev);
-                if (q.claimant_dead(c, prev, true, stuck.since) &&
+                if (q.claimant_dead(c, lane, prev, true) &&
                     q.cas_seq(c, prev, prev + 1, seq.skipped, pos, false)) {
                     shared(q.h->lost).fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
                     if (lane != 0) {
@@ -546,6 +558,7 @@ Queue message_queue::view<Queue>() const noexcept {
                  m_slot_size,
                  m_lane_capacity,
                  &m_deq0_cache,
+                 m_unclaimed.get(),
                  m_fast_fence};
 }
 
@@ -676,6 +689,7 @@ void message_queue::open_or_create(int mode, const char* name_arg, size_type max
                                              ", the segment belongs to uid " + std::to_string(st.st_uid));
     }
     m_data = m_shm->data();
+    m_unclaimed = std::make_unique<mq::UnclaimedCells>();
     m_fast_fence = fast_fence_available();
     m_max_num_msg = max_num;
     m_max_msg_size = max_size;
@@ -708,7 +722,6 @@ bool message_queue::do_send(Block block, const void* buffer, size_type size, uns
                                                     "th distinct priority of this queue (at most " +
                                                     std::to_string(mq::MQ_LANES) + ")");
     }
-    Stuck stuck;
     bool recover = false;
     auto attempt = [&]() -> bool {
         for (;;) {
@@ -717,7 +730,7 @@ bool message_queue::do_send(Block block, const void* buffer, size_type size, uns
                 return false;
             }
             const Try t = enqueue(q, static_cast<std::uint32_t>(lane), buffer, size, recover,
-                                  block != Block::non_blocking, stuck);
+                                  block != Block::non_blocking);
             if (t == Try::ok) {
                 return true;
             }
@@ -762,11 +775,8 @@ bool message_queue::do_receive(Block block, void* buffer, size_type size, size_t
         throw bip::interprocess_exception(bip::size_error);
     }
     const Queue q = view<Queue>();
-    Stuck stuck;
     bool recover = false;
-    auto attempt = [&]() -> bool {
-        return try_receive_once(q, buffer, recvd, priority, recover, stuck) == Try::ok;
-    };
+    auto attempt = [&]() -> bool { return try_receive_once(q, buffer, recvd, priority, recover) == Try::ok; };
     if (attempt()) {
         return true;
     }

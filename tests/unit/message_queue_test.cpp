@@ -597,6 +597,89 @@ TEST(MessageQueueKill, a_cell_claimed_by_a_dead_sender_is_skipped_and_counted) {
     ::munmap(p, sizeof(xproc::mq::MqHeader) + 8 * xproc::mq::mq_slot_size(16));
 }
 
+/// A sender killed between its claim of a position and its claim record (no claim at all
+/// in the cell), with receivers that only make short calls: the timeout is measured across
+/// calls. (Each call measured it alone before, so 20 ms timed_receive loops never got past
+/// such a cell: MessageQueueKill.a_killed_sender_does_not_block_the_others hung about once
+/// in 150 runs.) The same for senders making short calls past a dead receiver's cell.
+TEST(MessageQueueKill, an_unclaimed_cell_is_recovered_by_a_loop_of_short_calls) {
+    using Queue = xproc::message_queue;
+    for (const bool try_calls : {false, true}) {
+        SCOPED_TRACE(try_calls ? "try_ calls" : "20 ms timed calls");
+        const auto started = std::chrono::steady_clock::now();
+        // Receiver side: position 1 claimed, never recorded; a message behind it.
+        {
+            NameGuard<Queue> name(try_calls ? "anon-try" : "anon-timed");
+            Queue q(bip::create_only, name.c_str(), 8, 16);
+            const int v = 1;
+            q.send(&v, sizeof v, 0);  // binds lane 0, position 0
+            int out = 0;
+            Queue::size_type n = 0;
+            unsigned prio = 0;
+            ASSERT_TRUE(q.try_receive(&out, sizeof out + 12, n, prio));
+            const std::size_t size = sizeof(xproc::mq::MqHeader) + 8 * xproc::mq::mq_slot_size(16);
+            int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+            ASSERT_GE(fd, 0);
+            void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            ::close(fd);
+            ASSERT_NE(p, MAP_FAILED);
+            std::atomic_ref<std::uint64_t>(static_cast<xproc::mq::MqHeader*>(p)->lane[0].enqueue_pos)
+                .store(2);
+            ::munmap(p, size);
+            const int w = 2;
+            ASSERT_TRUE(q.try_send(&w, sizeof w, 0));
+            bool got = false;
+            for (int i = 0; i < 400 && !got; ++i) {  // 8 s at most
+                if (try_calls) {
+                    got = q.try_receive(&out, sizeof out + 12, n, prio);
+                    if (!got) {
+                        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                    }
+                } else {
+                    got = q.timed_receive(&out, sizeof out + 12, n, prio, in_ms(20));
+                }
+            }
+            ASSERT_TRUE(got) << "the message behind the unclaimed cell never arrived";
+            EXPECT_EQ(out, 2);
+            EXPECT_EQ(q.stats().skipped, 1u);
+            EXPECT_EQ(q.get_num_msg(), 0u);
+        }
+        // Sender side: lane 0 full, position 0 taken by a receiver that left no claim.
+        {
+            NameGuard<Queue> name(try_calls ? "anon-try-send" : "anon-timed-send");
+            Queue q(bip::create_only, name.c_str(), 4, 16);
+            for (int v = 0; v < 4; ++v) {
+                q.send(&v, sizeof v, 0);
+            }
+            const std::size_t size = sizeof(xproc::mq::MqHeader) + 4 * xproc::mq::mq_slot_size(16);
+            int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+            ASSERT_GE(fd, 0);
+            void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            ::close(fd);
+            ASSERT_NE(p, MAP_FAILED);
+            std::atomic_ref<std::uint64_t>(static_cast<xproc::mq::MqHeader*>(p)->lane[0].dequeue_pos)
+                .store(1);
+            ::munmap(p, size);
+            const int v = 4;
+            bool sent = false;
+            for (int i = 0; i < 400 && !sent; ++i) {  // 8 s at most
+                if (try_calls) {
+                    sent = q.try_send(&v, sizeof v, 0);
+                    if (!sent) {
+                        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                    }
+                } else {
+                    sent = q.timed_send(&v, sizeof v, 0, in_ms(20));
+                }
+            }
+            ASSERT_TRUE(sent) << "the cell of the receiver that left no claim was never released";
+            EXPECT_EQ(q.stats().lost, 1u);
+        }
+        // Each recovery waits MQ_ANONYMOUS_CLAIM_TIMEOUT (1 s), measured from the first look.
+        EXPECT_GE(std::chrono::steady_clock::now() - started, 2 * xproc::mq::MQ_ANONYMOUS_CLAIM_TIMEOUT);
+    }
+}
+
 /// A receiver killed between taking a cell and releasing it, simulated deterministically
 /// (its claim written, or not yet): a blocking sender that reaches that cell a lap later
 /// releases it, within MQ_ANONYMOUS_CLAIM_TIMEOUT when no claim was written. (A blocking

@@ -134,8 +134,11 @@
 ///   (a few instructions) leaks that unit; a sender that finds the queue full with no
 ///   progress for a whole MQ_LIVENESS_INTERVAL recounts (count = messages in lanes 1..15)
 ///   and counts the correction in `recounted`. (Lane 0 has no such window.)
-/// - "no claim written for MQ_ANONYMOUS_CLAIM_TIMEOUT" is measured within one blocking
-///   call; try_ calls act only on claims whose pid + start time is dead.
+/// - "no claim written for MQ_ANONYMOUS_CLAIM_TIMEOUT" is measured by each message_queue
+///   object, from the first time any of its calls saw that cell without a claim for its
+///   position, across calls: a loop of short timed_receive or try_receive calls recovers
+///   the cell as one long receive would (a cell is only looked at after a call has slept
+///   once, or on a try_ call's second look).
 /// A waiter registered in recv_waiters/send_waiters that dies leaves the count raised:
 /// the other side then makes a futex_wake call per message (slower, still correct).
 ///
@@ -200,6 +203,10 @@ inline constexpr std::chrono::milliseconds MQ_LIVENESS_INTERVAL{100};
 /// How long a cell may stay claimed with no claim record before its claimant is
 /// presumed dead (killed between its CAS of the position and its claim store).
 inline constexpr std::chrono::milliseconds MQ_ANONYMOUS_CLAIM_TIMEOUT{1000};
+
+/// Cells a message_queue object saw claimed with no claim record, and since when (private
+/// to message_queue.cpp).
+struct UnclaimedCells;
 
 struct alignas(MQ_LINE) LanePositions {
     std::uint64_t enqueue_pos;  ///< next position a sender claims (atomic, CAS)
@@ -399,6 +406,7 @@ class message_queue {
     std::uint64_t m_lane_capacity = 0;
     /// A lower bound of lane 0's dequeue position (it only grows), reloaded when it says full.
     mutable std::atomic<std::uint64_t> m_deq0_cache{0};
+    std::unique_ptr<mq::UnclaimedCells> m_unclaimed;  // shared by the calls of all threads using this object
     bool m_fast_fence = false;  // membarrier registered: wake-ups need no mfence (see the ring)
 };
 
