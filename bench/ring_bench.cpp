@@ -58,6 +58,9 @@ void print_usage() {
         "  --ring-wait=MODE     how ring_copy and ring_zero_copy wait: busy (default: spin on the\n"
         "                       NO_WAIT calls), blocking (futex at once) or adaptive (spin, then\n"
         "                       futex); the *_adaptive transports are always adaptive\n"
+        "  --ring-slip=BYTES    throughput runs: a ring consumer that caught up stays up to this much\n"
+        "                       behind, a producer that found the ring full waits for this much more\n"
+        "                       room (set_slip of both sides; default 16384, 0 = off)\n"
         "  --timeout=S          kill a measurement that runs this much longer than planned (default 60)\n"
         "  --roudi=PATH         iceoryx's daemon (default iox-roudi from PATH; started if none runs)\n"
         "  --json=PATH          also write the harness report as JSON\n"
@@ -196,6 +199,10 @@ bool parse_options(int& argc, char** argv) {
                 return bad("--ring-wait (busy, blocking, adaptive)");
             }
             o.ring_wait = *w;
+        } else if (auto v = value_of("--ring-slip")) {
+            if (!parse_unsigned(*v, o.ring_slip)) {
+                return bad("--ring-slip (bytes, 0 = off)");
+            }
         } else if (auto v = value_of("--roudi")) {
             o.roudi = *v;
         } else if (auto v = value_of("--json")) {

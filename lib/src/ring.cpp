@@ -402,9 +402,16 @@ constexpr int LIVENESS_BACKOFF = 4;
 /// Each check wakes a sleeper, which costs more CPU on a VM than anything else an idle
 /// waiter does (about 100 us here), so a long sleep checks less and less often: the
 /// interval doubles after each check, up to LIVENESS_BACKOFF times liveness_interval.
+/// `spinning`, when given, is true on entry and set to false before the last look at a
+/// deadline and before the first sleep (a slipping consumer defers only while it spins).
 template <typename Ready, typename Gone>
 WaitOutcome wait_loop(const WaitOptions& options, Timeout timeout, std::uint32_t* word, Ready&& ready,
-                      Gone&& gone) {
+                      Gone&& gone, bool* spinning = nullptr) {
+    const auto stop_spinning = [spinning] {
+        if (spinning != nullptr) {
+            *spinning = false;
+        }
+    };
     if (options.policy != WaitPolicy::sleep &&
         (timeout < Timeout::zero() || timeout >= std::chrono::microseconds(10))) {
         for (unsigned i = 0; i < QUICK_SPINS; ++i) {
@@ -428,6 +435,7 @@ WaitOutcome wait_loop(const WaitOptions& options, Timeout timeout, std::uint32_t
             if (i % 64 == 0) {
                 now = Clock::now();
                 if (deadline.passed(now)) {
+                    stop_spinning();
                     if (gone()) {
                         return WaitOutcome::peer_gone;
                     }
@@ -445,6 +453,7 @@ WaitOutcome wait_loop(const WaitOptions& options, Timeout timeout, std::uint32_t
             }
         }
     }
+    stop_spinning();
     std::chrono::nanoseconds interval = options.liveness_interval;
     const std::chrono::nanoseconds longest = interval <= std::chrono::nanoseconds::max() / LIVENESS_BACKOFF
                                                  ? interval * LIVENESS_BACKOFF
@@ -752,6 +761,10 @@ RingProducer& RingProducer::operator=(RingProducer&& other) noexcept {
     m_holding = std::exchange(other.m_holding, false);
     m_held_pos = other.m_held_pos;
     m_held_word = other.m_held_word;
+    m_slip = other.m_slip;
+    m_slip_calls = other.m_slip_calls;
+    m_slip_waited = other.m_slip_waited;
+    m_caught_full = other.m_caught_full;
     m_wait = other.m_wait;
     m_consumer = std::move(other.m_consumer);
     m_doorbell = std::move(other.m_doorbell);
@@ -1038,14 +1051,35 @@ PeerState RingProducer::consumer_state() noexcept {
                       m_wait.liveness_interval);
 }
 
+bool RingProducer::slip_allows(std::uint64_t size) noexcept {
+    // Ahead of us, up to a lap, lie records the consumer has not freed yet; it zeroes what
+    // it frees. relaxed: a hint; room is decided by reserve()'s acquire load of zeroed.
+    const std::uint64_t line = (m_tail + size + ring::RING_SPSC_GAP + m_slip) & m_mask & ~std::uint64_t{63};
+    std::uint64_t any = 0;
+    for (std::uint64_t i = 0; i < 64; i += 8) {
+        any |= header_word(m_data, line + i).load(std::memory_order_relaxed);
+    }
+    if (any != 0 && ++m_slip_waited < m_slip_calls) {
+        return false;
+    }
+    m_caught_full = false;
+    m_slip_waited = 0;
+    return true;
+}
+
 WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) noexcept {
     auto try_reserve = [&] { return m_kind == RingKind::mpsc ? reserve_mpsc(size) : reserve(size); };
-    if (try_reserve()) {
+    const bool deferred = m_caught_full && !slip_allows(size);
+    if (!deferred && try_reserve()) {
         return WriteStatus::ok;
     }
     // Full: records committed in a batch must be visible before anyone waits on them.
     flush();
     if (timeout == NO_WAIT) {
+        if (deferred) {
+            return WriteStatus::full;  // the checks below run when the deferral ends
+        }
+        m_caught_full = m_slip != 0;
         // A full ring whose consumer died is reported at once (rate-limited by the pidfd poll).
         if (consumer_state() != PeerState::dead) {
             return WriteStatus::full;
@@ -1053,11 +1087,21 @@ WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) n
         return try_reserve() ? WriteStatus::ok : WriteStatus::peer_gone;
     }
     count(m_header->full_waits, m_kind == RingKind::mpsc);
+    // Slip: defer only while spinning (wait_loop clears `spinning` before it sleeps).
+    m_caught_full = m_slip != 0;
+    bool spinning = m_wait.policy != WaitPolicy::sleep;
     bool got = false;
     const WaitOutcome outcome = wait_loop(
         m_wait, timeout, &m_header->producer_waiting,
         [&] {
+            if (m_caught_full) [[unlikely]] {
+                if (spinning && !slip_allows(size)) {
+                    return false;
+                }
+                m_caught_full = false;
+            }
             got = got || try_reserve();
+            m_caught_full = !got && m_slip != 0;
             return got;
         },
         [&] {
@@ -1067,7 +1111,9 @@ WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) n
             // The consumer may have made room just before it died or left: use it.
             got = got || try_reserve();
             return !got;
-        });
+        },
+        &spinning);
+    m_caught_full = false;
     switch (outcome) {
         case WaitOutcome::ready:
             return WriteStatus::ok;
@@ -1286,6 +1332,10 @@ RingConsumer& RingConsumer::operator=(RingConsumer&& other) noexcept {
     m_lapped_bytes = other.m_lapped_bytes;
     m_read_messages = other.m_read_messages;
     m_empty_polls = other.m_empty_polls;
+    m_slip = other.m_slip;
+    m_slip_calls = other.m_slip_calls;
+    m_slip_waited = other.m_slip_waited;
+    m_caught_up = other.m_caught_up;
     m_wait = other.m_wait;
     m_producer = std::move(other.m_producer);
     m_slot_watch = std::move(other.m_slot_watch);
@@ -1536,7 +1586,16 @@ Result<ReadStatus> RingConsumer::ready_now() noexcept {
 Result<ReadStatus> RingConsumer::wait(Timeout timeout) noexcept {
     XPROC_ASSERT(m_header != nullptr);
     std::optional<Error> error;
+    // Slip (set_slip()): defer only while spinning (wait_loop clears `spinning` before it
+    // sleeps or gives up): a sleeper must see every committed record.
+    bool spinning = m_wait.policy != WaitPolicy::sleep;
     auto ready = [&] {
+        if (m_caught_up) [[unlikely]] {
+            if (spinning && !slip_allows()) {
+                return false;
+            }
+            m_caught_up = false;
+        }
         auto r = ready_now();
         if (!r) {
             error = std::move(r.error());
@@ -1587,7 +1646,8 @@ Result<ReadStatus> RingConsumer::wait(Timeout timeout) noexcept {
         return ready() ? ReadStatus::ok : ReadStatus::empty;
     }
     count(m_header->empty_waits, m_kind == RingKind::broadcast);
-    const WaitOutcome outcome = wait_loop(m_wait, timeout, &m_header->consumer_waiting, ready, gone);
+    const WaitOutcome outcome =
+        wait_loop(m_wait, timeout, &m_header->consumer_waiting, ready, gone, &spinning);
     if (error) {
         return fail(std::move(*error));
     }
@@ -1688,6 +1748,16 @@ Result<ReadResult> RingConsumer::read_broadcast(std::span<std::byte> buffer, boo
 
 Result<ReadResult> RingConsumer::read_slow(std::span<std::byte> buffer, Timeout timeout) noexcept {
     XPROC_ASSERT(m_header != nullptr);
+    if (m_caught_up && timeout != NO_WAIT) {
+        // Slip (set_slip()): wait() stays behind the producer while it spins, then we read.
+        auto waited = wait(timeout);
+        if (!waited) {
+            return fail(std::move(waited.error()));
+        }
+        if (*waited != ReadStatus::ok) {
+            return ReadResult{*waited, 0, 0};
+        }
+    }
     for (;;) {
         if (m_kind == RingKind::broadcast) {
             auto r = read_broadcast(buffer, false);
@@ -1736,8 +1806,10 @@ Result<ReadResult> RingConsumer::read_slow(std::span<std::byte> buffer, Timeout 
             // A busy caller polls try_read() in a loop: the liveness check (wait() reads
             // the clock and the role line) runs on the first empty poll after a message
             // and on every EMPTY_POLLS_PER_CHECK-th after it, so an empty poll stays cheap.
+            m_caught_up = m_slip != 0;
             return ReadResult{ReadStatus::empty, 0, 0};
         }
+        m_caught_up = m_slip != 0;  // we found the ring empty: wait() slips
         auto waited = wait(timeout);
         if (!waited) {
             return fail(std::move(waited.error()));

@@ -82,14 +82,18 @@ void report(const char* test, std::uint64_t records, double seconds, const xproc
 }
 
 /// One producer process and one consumer process on an SPSC ring.
-void run_spsc(const char* test, const char* produce_api, const char* consume_api, std::uint64_t count) {
+/// `slip`: both sides' set_slip() bytes (0: off).
+void run_spsc(const char* test, const char* produce_api, const char* consume_api, std::uint64_t count,
+              std::uint64_t slip = 0) {
     ShmName name(test);
     RingSegment seg = make_ring(name, RingKind::spsc);
     const std::string n = "count=" + std::to_string(count);
-    Peer consumer({"consume", name.str(), n, seed_arg(), std::string("api=") + consume_api, SPIN});
+    Peer consumer({"consume", name.str(), n, seed_arg(), std::string("api=") + consume_api, SPIN,
+                   "slip=" + std::to_string(slip)});
     consumer.describe("consumer");
     ASSERT_TRUE(consumer.wait_for("ready")) << consumer.output();
-    Peer producer({"produce", name.str(), n, seed_arg(), std::string("api=") + produce_api, SPIN});
+    Peer producer({"produce", name.str(), n, seed_arg(), std::string("api=") + produce_api, SPIN,
+                   "slip=" + std::to_string(slip)});
     producer.describe("producer");
     ASSERT_TRUE(producer.wait_for("ready")) << producer.output();
     const auto start = Clock::now();
@@ -122,6 +126,14 @@ TEST_F(RingStress, spsc_zero_copy_moves_100m_random_records_between_processes_in
 
 TEST_F(RingStress, spsc_copy_api_moves_random_records_between_processes_intact) {
     run_spsc("spsc-copy", "copy", "read", scaled(30'000'000, 3'000'000));
+}
+
+/// The same with slipping sides (set_slip: the consumer stays up to 16 KiB behind once it
+/// caught up, the producer re-reads a full ring only once 16 KiB more is free), through the
+/// zero-copy and the copy API.
+TEST_F(RingStress, spsc_slipping_sides_move_random_records_between_processes_intact) {
+    run_spsc("spsc-slip-poll", "claim", "poll", scaled(20'000'000, 2'000'000), 16384);
+    run_spsc("spsc-slip-read", "copy", "read", scaled(10'000'000, 1'000'000), 16384);
 }
 
 TEST_F(RingStress, mpsc_four_producer_processes_keep_per_producer_order_and_counts) {

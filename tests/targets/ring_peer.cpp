@@ -20,10 +20,10 @@
 //   write-close  writes `count` records, closes the producer cleanly, prints "closed", exits
 //
 // Common keys: id=0 count=0 seed=1 api spin_us=50 liveness_ms=100 timeout_ms=10000 min=1
-// (shortest record), sync=1 (after "ready", wait for SIGUSR1 before starting, so the test
-// releases every peer together). Prints "ready" once attached, then one final line:
-// "done key=value..." (exit 0) or "FAIL reason" (exit 1). A watchdog (alarm) ends a peer
-// that runs for more than `watchdog_s` (default 300) seconds: nothing hangs.
+// (shortest record), slip=0 (set_slip bytes of the consumer or SPSC producer), sync=1 (after "ready", wait
+// for SIGUSR1 before starting, so the test releases every peer together). Prints "ready" once attached, then
+// one final line: "done key=value..." (exit 0) or "FAIL reason" (exit 1). A watchdog (alarm) ends a peer that
+// runs for more than `watchdog_s` (default 300) seconds: nothing hangs.
 #include <signal.h>
 #include <unistd.h>
 #include <atomic>
@@ -131,6 +131,7 @@ void produce_records(xproc::RingProducer& p, std::uint32_t id, std::uint64_t cou
     const bool zero_copy = text_arg("api", "claim") == "claim";
     const xproc::Timeout timeout = op_timeout();
     const std::uint32_t max = p.max_record();
+    p.set_slip(arg("slip", 0));  // SPSC: re-read a full ring only once this much more is free
     std::uint64_t rng = xproc::stress::mix64(seed ^ (std::uint64_t{id} << 40) ^ 0x5eed);
     std::vector<std::byte> buffer(max);
     for (std::uint64_t seq = 0; seq < count; ++seq) {
@@ -182,6 +183,7 @@ int consume(const std::string& name) {
     const std::uint64_t count = arg("count");
     const std::uint64_t expected = producers * count;
     const bool zero_copy = text_arg("api", "poll") == "poll";
+    c->set_slip(arg("slip", 0));  // stay this many bytes behind the producers once caught up
     const xproc::Timeout timeout = op_timeout();
     xproc::stress::StreamChecker checker(arg("seed", 1), producers, c->max_record(), arg("min", 1));
     auto check = [&](std::span<const std::byte> got) {
@@ -220,6 +222,7 @@ int consume(const std::string& name) {
     }
     const double elapsed = seconds_since(start);
     // Nothing more may arrive: every producer wrote exactly `count`.
+    c->set_slip(0);
     auto extra = c->poll([&](std::span<const std::byte>) { fail("a record beyond the expected count"); }, 1);
     if (!extra) {
         fail("final poll: %s", extra.error().message().c_str());

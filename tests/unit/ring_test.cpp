@@ -624,6 +624,157 @@ TEST(Ring, poll_delivers_a_batch_in_place_and_releases_it_with_one_store) {
     EXPECT_EQ(seg.header().head, p.tail());
 }
 
+/// set_slip(): once the consumer found the ring empty, poll() and try_read() report nothing
+/// until the producer is the slip distance ahead or `max_calls` calls were deferred.
+TEST(Ring, a_slipping_consumer_stays_behind_until_the_producer_is_far_enough_or_calls_run_out) {
+    for (const auto& [kind, use_poll] : {std::pair{RingKind::spsc, true}, std::pair{RingKind::spsc, false},
+                                         std::pair{RingKind::mpsc, true}, std::pair{RingKind::mpsc, false}}) {
+        SCOPED_TRACE(std::string(kind == RingKind::spsc ? "spsc " : "mpsc ") +
+                     (use_poll ? "poll" : "try_read"));
+        Segment seg(16384);
+        auto p = RingProducer::create(seg.bytes(), 16384, 256, kind).value();
+        auto c = RingConsumer::attach(seg.bytes()).value();
+        c.set_slip(4096, 8);
+        std::size_t got = 0;
+        auto take = [&] {
+            if (use_poll) {
+                auto n = c.poll([&](std::span<const std::byte>) { ++got; }, 1000);
+                EXPECT_TRUE(n.has_value());
+                return n ? *n : 0;
+            }
+            const std::string s = read_string(c);
+            if (s == "<empty>") {
+                return std::size_t{0};
+            }
+            ++got;
+            return std::size_t{1};
+        };
+        const std::string m(56, 'x');  // 64-byte records
+        ASSERT_EQ(p.try_write(as_bytes(m)), WriteStatus::ok);
+        EXPECT_EQ(take(), 1u);  // not caught up yet: read at once
+        EXPECT_EQ(take(), 0u);  // now it is
+        // A lone message waits out the deferred calls: 8 since the consumer caught up (poll:
+        // the call above and 6 more report nothing, the 7th here reads it; try_read's
+        // liveness check may look twice in one call).
+        ASSERT_EQ(p.try_write(as_bytes(m)), WriteStatus::ok);
+        int calls = 1;
+        while (take() == 0 && calls < 100) {
+            ++calls;
+        }
+        if (use_poll) {
+            EXPECT_EQ(calls, 7);
+        } else {
+            EXPECT_GE(calls, 4);
+            EXPECT_LE(calls, 8);
+        }
+        EXPECT_EQ(take(), 0u);  // caught up again
+        // A producer 4 KiB ahead is read at once.
+        for (int i = 0; i < 65; ++i) {
+            ASSERT_EQ(p.try_write(as_bytes(m)), WriteStatus::ok);
+        }
+        std::size_t first = take();
+        EXPECT_GE(first, 1u);
+        while (take() > 0) {
+        }
+        EXPECT_EQ(got, 67u);
+        // Off again: a lone message is read at once.
+        c.set_slip(0);
+        ASSERT_EQ(p.try_write(as_bytes(m)), WriteStatus::ok);
+        EXPECT_EQ(take(), 1u);
+    }
+}
+
+/// wait() defers only while it spins: a lone message ends a wait at once for a sleeping
+/// policy, and within the spin otherwise (a sleeper must never miss a committed record).
+TEST(Ring, a_slipping_consumer_never_sleeps_over_a_committed_record) {
+    for (const auto policy : {xproc::WaitPolicy::sleep, xproc::WaitPolicy::adaptive}) {
+        Segment seg(16384);
+        auto p = RingProducer::create(seg.bytes(), 16384, 256).value();
+        AttachOptions options;
+        options.wait.policy = policy;
+        options.take_role = false;
+        auto c = RingConsumer::attach(seg.bytes(), options).value();
+        c.set_slip(8192, 1000000);  // more calls than any spin makes
+        EXPECT_EQ(c.poll([](std::span<const std::byte>) {}, 10).value(), 0u);  // caught up
+        ASSERT_EQ(p.try_write(as_bytes("one")), WriteStatus::ok);
+        const auto start = std::chrono::steady_clock::now();
+        auto w = c.wait(Timeout(std::chrono::seconds(5)));
+        ASSERT_TRUE(w.has_value());
+        EXPECT_EQ(*w, ReadStatus::ok);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);  // the first liveness check is at 250 ms
+        EXPECT_EQ(read_string(c), "one");
+    }
+}
+
+/// RingProducer::set_slip(): once a claim found the ring full, the next ones report full
+/// until the consumer has freed the slip distance beyond the claim, or `max_calls` looks.
+TEST(Ring, a_slipping_producer_rereads_a_full_ring_only_once_the_consumer_freed_enough) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    p.set_slip(1024, 8);
+    const std::string m(56, 'y');  // 64-byte records
+    auto fill = [&] {
+        int n = 0;
+        while (p.try_write(as_bytes(m)) == WriteStatus::ok) {
+            ++n;
+        }
+        return n;
+    };
+    EXPECT_GT(fill(), 50);  // ends with a full claim: the producer caught up with the consumer
+    // One record freed: not the slip distance, so the looks run out first (the first was
+    // the failed write above).
+    EXPECT_EQ(read_string(c), m);
+    int calls = 1;
+    while (p.try_write(as_bytes(m)) != WriteStatus::ok && calls < 100) {
+        ++calls;
+    }
+    EXPECT_EQ(calls, 8);
+    // Full again; then 2 KiB freed: the next write goes through at once.
+    fill();
+    for (int i = 0; i < 32; ++i) {
+        EXPECT_EQ(read_string(c), m);
+    }
+    EXPECT_EQ(p.try_write(as_bytes(m)), WriteStatus::ok);
+    // Off: a write after one read goes through at once.
+    fill();
+    p.set_slip(0);
+    EXPECT_EQ(read_string(c), m);
+    EXPECT_EQ(p.try_write(as_bytes(m)), WriteStatus::ok);
+}
+
+/// A blocking claim defers only while it spins: with room made, it returns at once for a
+/// sleeping policy and after its spin otherwise, never after a sleep.
+TEST(Ring, a_slipping_producer_never_sleeps_over_free_room) {
+    for (const auto policy : {xproc::WaitPolicy::sleep, xproc::WaitPolicy::adaptive}) {
+        Segment seg(4096);
+        AttachOptions options;
+        options.wait.policy = policy;
+        options.take_role = false;
+        auto p = RingProducer::create(seg.bytes(), 4096, 256, RingKind::spsc, options).value();
+        auto c = RingConsumer::attach(seg.bytes(), options).value();
+        p.set_slip(1024, 1000000);  // more looks than any spin makes
+        const std::string m(56, 'z');
+        while (p.try_write(as_bytes(m)) == WriteStatus::ok) {
+        }
+        EXPECT_EQ(read_string(c), m);
+        const auto start = std::chrono::steady_clock::now();
+        EXPECT_EQ(p.write(as_bytes(m), Timeout(std::chrono::seconds(5))), WriteStatus::ok);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);  // the first liveness check is at 250 ms
+    }
+}
+
+/// A broadcast reader ignores set_slip().
+TEST(Ring, broadcast_readers_ignore_slip) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 256, RingKind::broadcast).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    c.set_slip(1024, 100);
+    EXPECT_EQ(read_string(c), "<empty>");
+    ASSERT_EQ(p.try_write(as_bytes("b")), WriteStatus::ok);
+    EXPECT_EQ(read_string(c), "b");
+}
+
 TEST(Ring, too_small_read_buffer_keeps_the_message) {
     Segment seg(1024);
     auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
