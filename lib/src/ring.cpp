@@ -762,9 +762,6 @@ RingProducer& RingProducer::operator=(RingProducer&& other) noexcept {
     m_held_pos = other.m_held_pos;
     m_held_word = other.m_held_word;
     m_slip = other.m_slip;
-    m_slip_calls = other.m_slip_calls;
-    m_slip_waited = other.m_slip_waited;
-    m_caught_full = other.m_caught_full;
     m_wait = other.m_wait;
     m_consumer = std::move(other.m_consumer);
     m_doorbell = std::move(other.m_doorbell);
@@ -1053,23 +1050,14 @@ PeerState RingProducer::consumer_state() noexcept {
 
 bool RingProducer::slip_allows(std::uint64_t size) noexcept {
     // Ahead of us, up to a lap, lie records the consumer has not freed yet; it zeroes what
-    // it frees. relaxed: a hint; room is decided by reserve()'s acquire load of zeroed.
-    const std::uint64_t line = (m_tail + size + ring::RING_SPSC_GAP + m_slip) & m_mask & ~std::uint64_t{63};
-    std::uint64_t any = 0;
-    for (std::uint64_t i = 0; i < 64; i += 8) {
-        any |= header_word(m_data, line + i).load(std::memory_order_relaxed);
-    }
-    if (any != 0 && ++m_slip_waited < m_slip_calls) {
-        return false;
-    }
-    m_caught_full = false;
-    m_slip_waited = 0;
-    return true;
+    // it frees. Room itself is decided by reserve()'s acquire load of zeroed.
+    return !m_slip.defer(
+        detail::line_is_zero(m_data, (m_tail + size + ring::RING_SPSC_GAP + m_slip.bytes) & m_mask));
 }
 
 WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) noexcept {
     auto try_reserve = [&] { return m_kind == RingKind::mpsc ? reserve_mpsc(size) : reserve(size); };
-    const bool deferred = m_caught_full && !slip_allows(size);
+    const bool deferred = m_slip.armed && !slip_allows(size);
     if (!deferred && try_reserve()) {
         return WriteStatus::ok;
     }
@@ -1079,7 +1067,7 @@ WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) n
         if (deferred) {
             return WriteStatus::full;  // the checks below run when the deferral ends
         }
-        m_caught_full = m_slip != 0;
+        m_slip.arm();
         // A full ring whose consumer died is reported at once (rate-limited by the pidfd poll).
         if (consumer_state() != PeerState::dead) {
             return WriteStatus::full;
@@ -1088,20 +1076,22 @@ WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) n
     }
     count(m_header->full_waits, m_kind == RingKind::mpsc);
     // Slip: defer only while spinning (wait_loop clears `spinning` before it sleeps).
-    m_caught_full = m_slip != 0;
+    m_slip.arm();
     bool spinning = m_wait.policy != WaitPolicy::sleep;
     bool got = false;
     const WaitOutcome outcome = wait_loop(
         m_wait, timeout, &m_header->producer_waiting,
         [&] {
-            if (m_caught_full) [[unlikely]] {
+            if (m_slip.armed) [[unlikely]] {
                 if (spinning && !slip_allows(size)) {
                     return false;
                 }
-                m_caught_full = false;
+                m_slip.armed = false;
             }
             got = got || try_reserve();
-            m_caught_full = !got && m_slip != 0;
+            if (!got) {
+                m_slip.arm();
+            }
             return got;
         },
         [&] {
@@ -1113,7 +1103,7 @@ WriteStatus RingProducer::reserve_waiting(std::uint64_t size, Timeout timeout) n
             return !got;
         },
         &spinning);
-    m_caught_full = false;
+    m_slip.armed = false;
     switch (outcome) {
         case WaitOutcome::ready:
             return WriteStatus::ok;
@@ -1333,9 +1323,6 @@ RingConsumer& RingConsumer::operator=(RingConsumer&& other) noexcept {
     m_read_messages = other.m_read_messages;
     m_empty_polls = other.m_empty_polls;
     m_slip = other.m_slip;
-    m_slip_calls = other.m_slip_calls;
-    m_slip_waited = other.m_slip_waited;
-    m_caught_up = other.m_caught_up;
     m_wait = other.m_wait;
     m_producer = std::move(other.m_producer);
     m_slot_watch = std::move(other.m_slot_watch);
@@ -1590,11 +1577,11 @@ Result<ReadStatus> RingConsumer::wait(Timeout timeout) noexcept {
     // sleeps or gives up): a sleeper must see every committed record.
     bool spinning = m_wait.policy != WaitPolicy::sleep;
     auto ready = [&] {
-        if (m_caught_up) [[unlikely]] {
+        if (m_slip.armed) [[unlikely]] {
             if (spinning && !slip_allows()) {
                 return false;
             }
-            m_caught_up = false;
+            m_slip.armed = false;
         }
         auto r = ready_now();
         if (!r) {
@@ -1748,7 +1735,7 @@ Result<ReadResult> RingConsumer::read_broadcast(std::span<std::byte> buffer, boo
 
 Result<ReadResult> RingConsumer::read_slow(std::span<std::byte> buffer, Timeout timeout) noexcept {
     XPROC_ASSERT(m_header != nullptr);
-    if (m_caught_up && timeout != NO_WAIT) {
+    if (m_slip.armed && timeout != NO_WAIT) {
         // Slip (set_slip()): wait() stays behind the producer while it spins, then we read.
         auto waited = wait(timeout);
         if (!waited) {
@@ -1806,10 +1793,10 @@ Result<ReadResult> RingConsumer::read_slow(std::span<std::byte> buffer, Timeout 
             // A busy caller polls try_read() in a loop: the liveness check (wait() reads
             // the clock and the role line) runs on the first empty poll after a message
             // and on every EMPTY_POLLS_PER_CHECK-th after it, so an empty poll stays cheap.
-            m_caught_up = m_slip != 0;
+            m_slip.arm();
             return ReadResult{ReadStatus::empty, 0, 0};
         }
-        m_caught_up = m_slip != 0;  // we found the ring empty: wait() slips
+        m_slip.arm();  // we found the ring empty: wait() slips
         auto waited = wait(timeout);
         if (!waited) {
             return fail(std::move(waited.error()));

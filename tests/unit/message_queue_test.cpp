@@ -301,6 +301,40 @@ int wait_exit(pid_t pid) {
     return status;
 }
 
+/// Maps queue `name` (its header and `cells` cells of 16-byte messages) and lets
+/// `edit(header, cell)` forge what a process killed at some instruction leaves behind;
+/// `cell(i)` is the i-th cell of the first lane.
+template <typename Edit>
+void forge_queue(const std::string& name, std::size_t cells, Edit&& edit) {
+    const std::size_t slot = xproc::mq::mq_slot_size(16);
+    const std::size_t size = sizeof(xproc::mq::MqHeader) + cells * slot;
+    const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+    ASSERT_GE(fd, 0);
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    ASSERT_NE(p, MAP_FAILED);
+    auto* base = static_cast<std::byte*>(p);
+    edit(*reinterpret_cast<xproc::mq::MqHeader*>(base), [&](std::size_t i) {
+        return reinterpret_cast<xproc::mq::MqCell*>(base + sizeof(xproc::mq::MqHeader) + i * slot);
+    });
+    ::munmap(p, size);
+}
+
+/// Repeats `attempt()` (one try_ call, or one 20 ms timed call) until it succeeds, for 8 s
+/// at most; try_ calls are made 20 ms apart.
+template <typename Attempt>
+bool keep_trying(bool try_calls, Attempt&& attempt) {
+    for (int i = 0; i < 400; ++i) {
+        if (attempt()) {
+            return true;
+        }
+        if (try_calls) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    return false;
+}
+
 /// Waits (bounded) until `done()`; false on timeout.
 template <typename F>
 bool eventually(F&& done, std::chrono::seconds limit = std::chrono::seconds(30)) {
@@ -569,19 +603,12 @@ TEST(MessageQueueKill, a_cell_claimed_by_a_dead_sender_is_skipped_and_counted) {
     q.send(&v, sizeof v, 0);  // binds lane 0, position 0
     // Forge "claimed position 1 and died": enqueue_pos 2 (lane 0 is accounted by its
     // positions), a claim of the dead child.
-    int fd = ::shm_open(name.c_str(), O_RDWR, 0);
-    ASSERT_GE(fd, 0);
-    void* p = ::mmap(nullptr, sizeof(xproc::mq::MqHeader) + 8 * xproc::mq::mq_slot_size(16),
-                     PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ::close(fd);
-    ASSERT_NE(p, MAP_FAILED);
-    auto* h = static_cast<xproc::mq::MqHeader*>(p);
-    auto* cell1 = reinterpret_cast<xproc::mq::MqCell*>(
-        static_cast<std::byte*>(p) + sizeof(xproc::mq::MqHeader) + 1 * xproc::mq::mq_slot_size(16));
-    std::atomic_ref<std::uint64_t>(cell1->claim)
-        .store((std::uint64_t{1} << 22) | static_cast<std::uint64_t>(child));
-    std::atomic_ref<std::uint64_t>(cell1->start_time).store(0);
-    std::atomic_ref<std::uint64_t>(h->lane[0].enqueue_pos).store(2);
+    ASSERT_NO_FATAL_FAILURE(forge_queue(name.c_str(), 8, [&](xproc::mq::MqHeader& h, auto cell) {
+        std::atomic_ref<std::uint64_t>(cell(1)->claim)
+            .store((std::uint64_t{1} << 22) | static_cast<std::uint64_t>(child));
+        std::atomic_ref<std::uint64_t>(cell(1)->start_time).store(0);
+        std::atomic_ref<std::uint64_t>(h.lane[0].enqueue_pos).store(2);
+    }));
     // Another sender goes on behind the dead one's cell.
     const int w = 2;
     ASSERT_TRUE(q.try_send(&w, sizeof w, 0));
@@ -594,7 +621,6 @@ TEST(MessageQueueKill, a_cell_claimed_by_a_dead_sender_is_skipped_and_counted) {
     EXPECT_EQ(out, 2);
     EXPECT_EQ(q.stats().skipped, 1u);
     EXPECT_EQ(q.get_num_msg(), 0u);
-    ::munmap(p, sizeof(xproc::mq::MqHeader) + 8 * xproc::mq::mq_slot_size(16));
 }
 
 /// A sender killed between its claim of a position and its claim record (no claim at all
@@ -617,29 +643,15 @@ TEST(MessageQueueKill, an_unclaimed_cell_is_recovered_by_a_loop_of_short_calls) 
             Queue::size_type n = 0;
             unsigned prio = 0;
             ASSERT_TRUE(q.try_receive(&out, sizeof out + 12, n, prio));
-            const std::size_t size = sizeof(xproc::mq::MqHeader) + 8 * xproc::mq::mq_slot_size(16);
-            int fd = ::shm_open(name.c_str(), O_RDWR, 0);
-            ASSERT_GE(fd, 0);
-            void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-            ::close(fd);
-            ASSERT_NE(p, MAP_FAILED);
-            std::atomic_ref<std::uint64_t>(static_cast<xproc::mq::MqHeader*>(p)->lane[0].enqueue_pos)
-                .store(2);
-            ::munmap(p, size);
+            ASSERT_NO_FATAL_FAILURE(forge_queue(name.c_str(), 8, [](xproc::mq::MqHeader& h, auto) {
+                std::atomic_ref<std::uint64_t>(h.lane[0].enqueue_pos).store(2);
+            }));
             const int w = 2;
             ASSERT_TRUE(q.try_send(&w, sizeof w, 0));
-            bool got = false;
-            for (int i = 0; i < 400 && !got; ++i) {  // 8 s at most
-                if (try_calls) {
-                    got = q.try_receive(&out, sizeof out + 12, n, prio);
-                    if (!got) {
-                        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                    }
-                } else {
-                    got = q.timed_receive(&out, sizeof out + 12, n, prio, in_ms(20));
-                }
-            }
-            ASSERT_TRUE(got) << "the message behind the unclaimed cell never arrived";
+            ASSERT_TRUE(keep_trying(try_calls, [&] {
+                return try_calls ? q.try_receive(&out, sizeof out + 12, n, prio)
+                                 : q.timed_receive(&out, sizeof out + 12, n, prio, in_ms(20));
+            })) << "the message behind the unclaimed cell never arrived";
             EXPECT_EQ(out, 2);
             EXPECT_EQ(q.stats().skipped, 1u);
             EXPECT_EQ(q.get_num_msg(), 0u);
@@ -651,28 +663,13 @@ TEST(MessageQueueKill, an_unclaimed_cell_is_recovered_by_a_loop_of_short_calls) 
             for (int v = 0; v < 4; ++v) {
                 q.send(&v, sizeof v, 0);
             }
-            const std::size_t size = sizeof(xproc::mq::MqHeader) + 4 * xproc::mq::mq_slot_size(16);
-            int fd = ::shm_open(name.c_str(), O_RDWR, 0);
-            ASSERT_GE(fd, 0);
-            void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-            ::close(fd);
-            ASSERT_NE(p, MAP_FAILED);
-            std::atomic_ref<std::uint64_t>(static_cast<xproc::mq::MqHeader*>(p)->lane[0].dequeue_pos)
-                .store(1);
-            ::munmap(p, size);
+            ASSERT_NO_FATAL_FAILURE(forge_queue(name.c_str(), 4, [](xproc::mq::MqHeader& h, auto) {
+                std::atomic_ref<std::uint64_t>(h.lane[0].dequeue_pos).store(1);
+            }));
             const int v = 4;
-            bool sent = false;
-            for (int i = 0; i < 400 && !sent; ++i) {  // 8 s at most
-                if (try_calls) {
-                    sent = q.try_send(&v, sizeof v, 0);
-                    if (!sent) {
-                        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                    }
-                } else {
-                    sent = q.timed_send(&v, sizeof v, 0, in_ms(20));
-                }
-            }
-            ASSERT_TRUE(sent) << "the cell of the receiver that left no claim was never released";
+            ASSERT_TRUE(keep_trying(try_calls, [&] {
+                return try_calls ? q.try_send(&v, sizeof v, 0) : q.timed_send(&v, sizeof v, 0, in_ms(20));
+            })) << "the cell of the receiver that left no claim was never released";
             EXPECT_EQ(q.stats().lost, 1u);
         }
         // Each recovery waits MQ_ANONYMOUS_CLAIM_TIMEOUT (1 s), measured from the first look.
@@ -700,21 +697,14 @@ TEST(MessageQueueKill, a_cell_held_by_a_dead_receiver_is_released_by_a_blocking_
         }
         // Forge "a receiver took position 0 and died": dequeue_pos 1, the cell's seq left
         // at 1 (published, not released), and its claim: the dead child's, or the sender's.
-        const std::size_t size = sizeof(xproc::mq::MqHeader) + 4 * xproc::mq::mq_slot_size(16);
-        int fd = ::shm_open(name.c_str(), O_RDWR, 0);
-        ASSERT_GE(fd, 0);
-        void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        ::close(fd);
-        ASSERT_NE(p, MAP_FAILED);
-        auto* h = static_cast<xproc::mq::MqHeader*>(p);
-        auto* cell0 =
-            reinterpret_cast<xproc::mq::MqCell*>(static_cast<std::byte*>(p) + sizeof(xproc::mq::MqHeader));
-        if (claim_written) {
-            std::atomic_ref<std::uint64_t>(cell0->claim)
-                .store(xproc::mq::MQ_CLAIM_RECEIVER | static_cast<std::uint64_t>(child));
-            std::atomic_ref<std::uint64_t>(cell0->start_time).store(0);
-        }
-        std::atomic_ref<std::uint64_t>(h->lane[0].dequeue_pos).store(1);
+        ASSERT_NO_FATAL_FAILURE(forge_queue(name.c_str(), 4, [&](xproc::mq::MqHeader& h, auto cell) {
+            if (claim_written) {
+                std::atomic_ref<std::uint64_t>(cell(0)->claim)
+                    .store(xproc::mq::MQ_CLAIM_RECEIVER | static_cast<std::uint64_t>(child));
+                std::atomic_ref<std::uint64_t>(cell(0)->start_time).store(0);
+            }
+            std::atomic_ref<std::uint64_t>(h.lane[0].dequeue_pos).store(1);
+        }));
         // Position 4 is cell 0 again: the send must release the dead receiver's cell. In a
         // child, so that a sender that never returns is killed and reported.
         const pid_t sender = ::fork();
@@ -746,7 +736,6 @@ TEST(MessageQueueKill, a_cell_held_by_a_dead_receiver_is_released_by_a_blocking_
             ASSERT_TRUE(q.timed_receive(&out, sizeof out + 12, n, prio, in_ms(2000))) << want;
             EXPECT_EQ(out, want);
         }
-        ::munmap(p, size);
     }
 }
 

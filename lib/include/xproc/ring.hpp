@@ -210,6 +210,37 @@ inline std::atomic_ref<std::uint64_t> header_word(std::byte* data, std::uint64_t
 inline std::uint64_t pack(const ring::RecordHeader& rec) noexcept {
     return std::bit_cast<std::uint64_t>(rec);
 }
+/// Whether the 64-byte line of a data area that holds `index` is all zero: what a slipping
+/// side probes (the area ahead of a producer is zero until it writes there; what a
+/// consumer frees it zeroes). relaxed: a hint; records are read with acquire.
+inline bool line_is_zero(std::byte* data, std::uint64_t index) noexcept {
+    const std::uint64_t line = index & ~std::uint64_t{63};
+    std::uint64_t any = 0;
+    for (std::uint64_t i = 0; i < 64; i += 8) {
+        any |= header_word(data, line + i).load(std::memory_order_relaxed);
+    }
+    return any == 0;
+}
+/// set_slip()'s state, the same on both sides. A look that found the peer too close (the
+/// ring empty for a consumer, full for a producer) arms it; while armed, each look first
+/// asks defer() whether the peer is far enough yet.
+struct Slip {
+    std::uint64_t bytes = 0;      ///< the distance asked for; 0 = off
+    std::uint32_t max_looks = 0;  ///< most looks deferred in a row
+    std::uint32_t waited = 0;     ///< looks deferred since armed
+    bool armed = false;
+
+    void arm() noexcept { armed = bytes != 0; }
+    /// A look while armed: true to defer it (not `far_enough`, looks left); else disarms.
+    bool defer(bool far_enough) noexcept {
+        if (!far_enough && ++waited < max_looks) {
+            return true;
+        }
+        armed = false;
+        waited = 0;
+        return false;
+    }
+};
 }  // namespace detail
 
 /// The writing side of a ring: the SPSC producer, one of the MPSC producers, or the
@@ -297,10 +328,7 @@ class RingProducer {
     /// default); `bytes` is capped at half the capacity. Ignored by MPSC producers and
     /// broadcast writers.
     void set_slip(std::uint64_t bytes, std::uint32_t max_calls = 256) noexcept {
-        m_slip = m_kind == RingKind::spsc ? std::min(bytes, m_capacity / 2) : 0;
-        m_slip_calls = max_calls;
-        m_caught_full = false;
-        m_slip_waited = 0;
+        m_slip = {m_kind == RingKind::spsc ? std::min(bytes, m_capacity / 2) : 0, max_calls};
     }
     /// Drops the outstanding claim; nothing is published (MPSC: the space becomes a padding
     /// record, since other producers may have claimed after it).
@@ -461,14 +489,10 @@ class RingProducer {
     std::uint64_t m_claim_len = 0;      ///< payload bytes claimed
     std::uint64_t m_claim_start = 0;    ///< MPSC: start of our claim (padding included)
     bool m_claimed = false;
-    bool m_unpublished = false;       ///< records completed by commit_batched() but not published yet
-    std::uint64_t m_slip = 0;         ///< set_slip(): bytes the consumer should free beyond a claim
-    std::uint32_t m_slip_calls = 0;   ///< set_slip(): most looks deferred in a row
-    std::uint32_t m_slip_waited = 0;  ///< looks deferred since the ring was found full
-    bool m_caught_full = false;       ///< slip on and the last claim found the ring full
-    /// Slip, once the ring was found full: true when the line `m_slip` bytes past what a
-    /// record of `size` needs reads zero (the consumer freed it) or m_slip_calls looks were
-    /// deferred.
+    bool m_unpublished = false;  ///< records completed by commit_batched() but not published yet
+    detail::Slip m_slip;         ///< set_slip(); armed when a claim found the ring full
+    /// Slip, once armed: true when the line `bytes` past what a record of `size` needs
+    /// reads zero (the consumer freed it) or the looks ran out.
     bool slip_allows(std::uint64_t size) noexcept;
     bool m_role = false;           ///< we hold the producer role / a slot
     int m_slot = -1;               ///< MPSC: our slot index
@@ -543,10 +567,7 @@ class RingConsumer {
     /// at half the capacity. SPSC and MPSC; ignored by a broadcast reader. For streams, not
     /// for request/response traffic.
     void set_slip(std::uint64_t bytes, std::uint32_t max_calls = 256) noexcept {
-        m_slip = m_kind == RingKind::broadcast ? 0 : std::min(bytes, m_capacity / 2);
-        m_slip_calls = max_calls;
-        m_caught_up = false;
-        m_slip_waited = 0;
+        m_slip = {m_kind == RingKind::broadcast ? 0 : std::min(bytes, m_capacity / 2), max_calls};
     }
 
     /// Waits up to `timeout` until a record is readable: ok; empty when the timeout passed;
@@ -561,7 +582,7 @@ class RingConsumer {
         // Fast path (inline): an SPSC data record that fits and passes every check, and the
         // cheap empty polls of a busy try_read() loop. The rest goes through read_slow()
         // (which also asserts that this consumer was not moved from).
-        if (m_caught_up) [[unlikely]] {
+        if (m_slip.armed) [[unlikely]] {
             if (timeout != NO_WAIT) {
                 return read_slow(buffer, timeout);  // wait() slips while it spins
             }
@@ -590,7 +611,7 @@ class RingConsumer {
                 m_empty_polls % EMPTY_POLLS_PER_CHECK != 0) {
                 // See read_slow(): the liveness check runs on every EMPTY_POLLS_PER_CHECK-th.
                 ++m_empty_polls;
-                m_caught_up = m_slip != 0;
+                m_slip.arm();
                 return ReadResult{ReadStatus::empty, 0, 0};
             }
         }
@@ -709,24 +730,11 @@ class RingConsumer {
         }
         zero_up_to(to);
     }
-    /// Slip (see set_slip()), once we caught up: true when the producer is m_slip bytes
-    /// ahead or m_slip_calls calls were deferred (then reads go on as usual).
+    /// Slip (see set_slip()), once armed: true when the producer has written the line
+    /// `bytes` ahead of head or the looks ran out (then reads go on as usual). Not `tail`,
+    /// which the producer stores at every commit: polling it would take that line instead.
     bool slip_allows() noexcept {
-        // The producer writes every byte it passes (the area ahead of it is zero): any word
-        // of the line m_slip bytes ahead being nonzero says it is that far. Not `tail`, which
-        // the producer stores at every commit: polling it would take that line instead.
-        // relaxed: a hint; records are read with acquire.
-        const std::uint64_t line = (m_head + m_slip) & m_mask & ~std::uint64_t{63};
-        std::uint64_t any = 0;
-        for (std::uint64_t i = 0; i < 64; i += 8) {
-            any |= detail::header_word(m_data, line + i).load(std::memory_order_relaxed);
-        }
-        if (any == 0 && ++m_slip_waited < m_slip_calls) {
-            return false;
-        }
-        m_caught_up = false;
-        m_slip_waited = 0;
-        return true;
+        return !m_slip.defer(!detail::line_is_zero(m_data, (m_head + m_slip.bytes) & m_mask));
     }
     /// Zeroes [m_zeroed, to), stores zeroed = to and wakes a sleeping producer.
     void zero_up_to(std::uint64_t to) noexcept {
@@ -787,10 +795,7 @@ class RingConsumer {
     std::uint64_t m_lapped_bytes = 0;
     std::uint64_t m_read_messages = 0;  ///< broadcast: our count
     std::uint32_t m_empty_polls = 0;    ///< read(NO_WAIT) calls that found nothing since the last message
-    std::uint64_t m_slip = 0;           ///< set_slip(): bytes the producer should be ahead; 0 = off
-    std::uint32_t m_slip_calls = 0;     ///< set_slip(): most calls deferred in a row
-    std::uint32_t m_slip_waited = 0;    ///< calls deferred since we caught up
-    bool m_caught_up = false;           ///< slip on and the last look found the ring empty
+    detail::Slip m_slip;                ///< set_slip(); armed when a look found the ring empty
     static constexpr std::uint32_t EMPTY_POLLS_PER_CHECK = 16;
     WaitOptions m_wait;
     detail::PeerWatch m_producer;  ///< liveness of the producer (SPSC/broadcast)
@@ -820,7 +825,7 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
         }
         return delivered;
     }
-    if (m_caught_up && !slip_allows()) [[unlikely]] {
+    if (m_slip.armed && !slip_allows()) [[unlikely]] {
         return delivered;
     }
     const std::uint64_t start = m_head;
@@ -841,7 +846,9 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
             continue;
         }
         slow = rec.type != static_cast<std::uint16_t>(ring::RecordType::uncommitted);
-        m_caught_up = !slow && m_slip != 0;
+        if (!slow) {
+            m_slip.arm();
+        }
         break;
     }
     while (slow && delivered < limit) {
@@ -850,7 +857,7 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
             return fail(std::move(ready.error()));
         }
         if (!*ready) {
-            m_caught_up = m_slip != 0;
+            m_slip.arm();
             break;
         }
         auto rec = record_at(pos);
@@ -858,7 +865,7 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
             return fail(std::move(rec.error()));
         }
         if (rec->type == ring::RecordType::uncommitted) {
-            m_caught_up = m_slip != 0;
+            m_slip.arm();
             break;
         }
         pos += rec->size;
