@@ -1323,6 +1323,8 @@ RingConsumer& RingConsumer::operator=(RingConsumer&& other) noexcept {
     m_read_messages = other.m_read_messages;
     m_empty_polls = other.m_empty_polls;
     m_slip = other.m_slip;
+    m_release_step = other.m_release_step;
+    m_held = other.m_held;
     m_wait = other.m_wait;
     m_producer = std::move(other.m_producer);
     m_slot_watch = std::move(other.m_slot_watch);
@@ -1572,6 +1574,7 @@ Result<ReadStatus> RingConsumer::ready_now() noexcept {
 
 Result<ReadStatus> RingConsumer::wait(Timeout timeout) noexcept {
     XPROC_ASSERT(m_header != nullptr);
+    release_held();  // a producer may be waiting for that room
     std::optional<Error> error;
     // Slip (set_slip()): defer only while spinning (wait_loop clears `spinning` before it
     // sleeps or gives up): a sleeper must see every committed record.
@@ -1735,6 +1738,7 @@ Result<ReadResult> RingConsumer::read_broadcast(std::span<std::byte> buffer, boo
 
 Result<ReadResult> RingConsumer::read_slow(std::span<std::byte> buffer, Timeout timeout) noexcept {
     XPROC_ASSERT(m_header != nullptr);
+    release_held();  // we may report empty or wait below
     if (m_slip.armed && timeout != NO_WAIT) {
         // Slip (set_slip()): wait() stays behind the producer while it spins, then we read.
         auto waited = wait(timeout);
@@ -1831,6 +1835,7 @@ Result<int> RingConsumer::doorbell_fd() noexcept {
 }
 
 Result<bool> RingConsumer::arm_doorbell() noexcept {
+    release_held();  // before we may sleep in epoll
     if (auto fd = doorbell_fd(); !fd) {
         return fail(std::move(fd.error()));
     }

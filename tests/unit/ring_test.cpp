@@ -764,6 +764,84 @@ TEST(Ring, a_slipping_producer_never_sleeps_over_free_room) {
     }
 }
 
+/// A slipping SPSC consumer's read() frees room in steps of a quarter of the slip distance,
+/// and all it has read before it reports the ring empty or waits; `xring check` accepts
+/// the lag while it is attached.
+TEST(Ring, a_slipping_consumer_frees_room_in_steps_and_all_of_it_before_it_reports_empty) {
+    constexpr std::uint64_t CAP = 16384;
+    Segment seg(CAP);
+    auto p = RingProducer::create(seg.bytes(), CAP, 256).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    c.set_slip(4096);  // steps of 1 KiB: 16 records of 64 bytes
+    const std::string m(56, 's');
+    int written = 0;
+    while (p.try_write(as_bytes(m)) == WriteStatus::ok) {
+        ++written;
+    }
+    ASSERT_GT(written, 200);
+    const std::uint64_t zeroed = seg.header().zeroed;
+    for (int i = 1; i < 16; ++i) {
+        ASSERT_EQ(read_string(c), m);
+    }
+    EXPECT_EQ(seg.header().head, zeroed + 15 * 64);  // where a consumer taking over resumes
+    EXPECT_EQ(seg.header().zeroed, zeroed);          // nothing freed yet
+    EXPECT_EQ(p.try_write(as_bytes(m)), WriteStatus::full);
+    EXPECT_TRUE(xproc::check_ring(seg.bytes()).value().empty());  // a live consumer's lag
+    ASSERT_EQ(read_string(c), m);                                 // the 16th: a step
+    EXPECT_EQ(seg.header().zeroed, zeroed + 16 * 64);
+    EXPECT_EQ(p.try_write(as_bytes(m)), WriteStatus::ok);
+    // wait() frees what was held first.
+    ASSERT_EQ(read_string(c), m);
+    EXPECT_EQ(seg.header().zeroed, zeroed + 16 * 64);
+    ASSERT_EQ(c.wait(xproc::NO_WAIT).value(), ReadStatus::ok);
+    EXPECT_EQ(seg.header().zeroed, zeroed + 17 * 64);
+    // Drained: the empty report comes with everything freed but the line at head.
+    int read = 17;
+    while (read_string(c) == m) {
+        ++read;
+    }
+    EXPECT_EQ(read, written + 1);
+    EXPECT_EQ(seg.header().head, p.tail());
+    EXPECT_GE(seg.header().zeroed, xproc::ring::zero_line_start(p.tail()));
+    // Closing frees the rest, as before.
+    c.close();
+    EXPECT_EQ(seg.header().zeroed, p.tail());
+}
+
+/// A producer asleep on a full ring gets the room of the next record a stepping consumer
+/// reads, not only a step later.
+TEST(Ring, a_slipping_consumer_frees_room_at_once_for_a_sleeping_producer) {
+    constexpr std::uint64_t CAP = 16384;
+    Segment seg(CAP);
+    AttachOptions options;
+    options.wait.policy = xproc::WaitPolicy::sleep;
+    options.take_role = false;
+    auto p = RingProducer::create(seg.bytes(), CAP, 256, RingKind::spsc, options).value();
+    auto c = RingConsumer::attach(seg.bytes(), options).value();
+    c.set_slip(8192);  // steps of 2 KiB
+    const std::string m(56, 'w');
+    while (p.try_write(as_bytes(m)) == WriteStatus::ok) {
+    }
+    std::atomic<bool> done{false};
+    std::chrono::steady_clock::duration took{};
+    std::thread producer([&] {
+        const auto start = std::chrono::steady_clock::now();
+        EXPECT_EQ(p.write(as_bytes(m), Timeout(std::chrono::seconds(10))), WriteStatus::ok);
+        took = std::chrono::steady_clock::now() - start;
+        done = true;
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::atomic_ref<std::uint32_t>(seg.header().producer_waiting).load() == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_NE(std::atomic_ref<std::uint32_t>(seg.header().producer_waiting).load(), 0u);
+    EXPECT_EQ(read_string(c), m);  // one record: the producer's, freed at once
+    producer.join();
+    EXPECT_TRUE(done);
+    EXPECT_LT(took, 2s);  // woken by the read, not at its 10 s deadline
+}
+
 /// A broadcast reader ignores set_slip().
 TEST(Ring, broadcast_readers_ignore_slip) {
     Segment seg(4096);

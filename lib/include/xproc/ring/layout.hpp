@@ -54,9 +54,12 @@
 /// that holds it, and the consumer zeroes only up to the start of that line: `zeroed` then
 /// lags `head` by less than RING_ZERO_LINE bytes, and the rest is zeroed by the next
 /// release or when the consumer closes. (The consumer zeroes up to `head` where the lag
-/// could keep the largest record, with its padding, from fitting a drained ring.) A larger
-/// gap means a consumer died between the two stores; the next consumer zeroes
-/// `[zeroed, head)` when it attaches.
+/// could keep the largest record, with its padding, from fitting a drained ring.) An SPSC
+/// consumer that frees room in steps (RingConsumer::set_slip) stores `head` after each
+/// record and the rest once per step: `zeroed` then lags `head` by less than
+/// release_step_max(capacity) until it finds the ring empty, waits or closes. A larger gap,
+/// or any gap of more than a line with no consumer attached, means a consumer died between
+/// the two stores; the next consumer zeroes `[zeroed, head)` when it attaches.
 ///
 /// Record (8-byte aligned, never split across the end of the data area):
 /// ```
@@ -137,6 +140,11 @@ inline constexpr std::uint64_t RING_ZERO_LINE = 64;
 /// `zeroed` is at least this for its `head`.
 constexpr std::uint64_t zero_line_start(std::uint64_t position) noexcept {
     return position & ~(RING_ZERO_LINE - 1);
+}
+/// SPSC: the most bytes an attached consumer that frees room in steps keeps read but not
+/// zeroed (a step is a quarter of its slip distance, which is at most half the capacity).
+constexpr std::uint64_t release_step_max(std::uint64_t capacity) noexcept {
+    return capacity / 8;
 }
 /// Largest data area a ring accepts (1 TiB).
 inline constexpr std::uint64_t RING_MAX_CAPACITY = std::uint64_t{1} << 40;
