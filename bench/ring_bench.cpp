@@ -60,7 +60,7 @@ void print_usage() {
         "                       futex); the *_adaptive transports are always adaptive\n"
         "  --ring-slip=BYTES    throughput runs: a ring consumer that caught up stays up to this much\n"
         "                       behind, a producer that found the ring full waits for this much more\n"
-        "                       room (set_slip of both sides; default 16384, 0 = off)\n"
+        "                       room (set_slip of both sides; default 65536, 0 = off)\n"
         "  --timeout=S          kill a measurement that runs this much longer than planned (default 60)\n"
         "  --roudi=PATH         iceoryx's daemon (default iox-roudi from PATH; started if none runs)\n"
         "  --json=PATH          also write the harness report as JSON\n"
