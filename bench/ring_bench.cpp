@@ -61,6 +61,9 @@ void print_usage() {
         "  --ring-slip=BYTES    throughput runs: a ring consumer that caught up stays up to this much\n"
         "                       behind, a producer that found the ring full waits for this much more\n"
         "                       room (set_slip of both sides; default 65536, 0 = off)\n"
+        "  --ring-release-step=BYTES  ping-pong runs: the ring consumers zero what they read at\n"
+        "                       their next call, not before the reply (set_release_step; default\n"
+        "                       65536, 0 = after every call)\n"
         "  --timeout=S          kill a measurement that runs this much longer than planned (default 60)\n"
         "  --roudi=PATH         iceoryx's daemon (default iox-roudi from PATH; started if none runs)\n"
         "  --json=PATH          also write the harness report as JSON\n"
@@ -202,6 +205,10 @@ bool parse_options(int& argc, char** argv) {
         } else if (auto v = value_of("--ring-slip")) {
             if (!parse_unsigned(*v, o.ring_slip)) {
                 return bad("--ring-slip (bytes, 0 = off)");
+            }
+        } else if (auto v = value_of("--ring-release-step")) {
+            if (!parse_unsigned(*v, o.ring_release_step)) {
+                return bad("--ring-release-step (bytes, 0 = off)");
             }
         } else if (auto v = value_of("--roudi")) {
             o.roudi = *v;

@@ -1844,6 +1844,10 @@ bool run_ring(Worker& w, const Case& c, const Options& o, Resources& r) {
                 link.consumer.emplace(std::move(*q));
                 if (c.kind == Kind::throughput) {
                     link.consumer->set_slip(o.ring_slip);  // streaming: stay behind the producer's lines
+                } else {
+                    // Round trips: zero what was read at the next call (which waits for the
+                    // next message), not before the reply.
+                    link.consumer->set_release_step(o.ring_release_step);
                 }
                 break;
             }
@@ -2437,13 +2441,15 @@ std::string format_table(const Report& report) {
     std::string out;
     out += printf_string(
         "IPC between two processes (fork), end to end; throughput for %s, round trips after %" PRIu64
-        " warm-up ones%s.\nring wait mode: %s; ring slip (throughput): %s; CPU pinning: %s%s\n\n",
+        " warm-up ones%s.\nring wait mode: %s; ring slip (throughput): %s; ring release step (ping-pong): "
+        "%s; CPU pinning: %s%s\n\n",
         o.messages > 0 ? (std::to_string(o.messages) + " messages").c_str()
                        : printf_string("%.2f s per run", o.seconds).c_str(),
         o.warmup_round_trips,
         o.repetitions > 1 ? printf_string("; best of %u runs", o.repetitions).c_str() : "",
         std::string(to_string(o.ring_wait)).c_str(),
         o.ring_slip > 0 ? (std::to_string(o.ring_slip) + " bytes").c_str() : "off",
+        o.ring_release_step > 0 ? (std::to_string(o.ring_release_step) + " bytes").c_str() : "off",
         o.a_cpu >= 0 || o.b_cpu >= 0 ? printf_string("A on CPU %d, B on CPU %d", o.a_cpu, o.b_cpu).c_str()
                                      : "none",
         o.quick ? "; QUICK mode (small runs: numbers are indicative only)" : "");
@@ -2563,6 +2569,7 @@ std::string format_json(const Report& report) {
            ", \"ring_capacity\": " + std::to_string(o.ring_capacity) +
            ", \"ring_max_record\": " + std::to_string(o.ring_max_record) +
            ", \"ring_slip\": " + std::to_string(o.ring_slip) +
+           ", \"ring_release_step\": " + std::to_string(o.ring_release_step) +
            ", \"stream_lines\": " + std::to_string(o.stream_lines) +
            ", \"a_cpu\": " + std::to_string(o.a_cpu) + ", \"b_cpu\": " + std::to_string(o.b_cpu) +
            ", \"repetitions\": " + std::to_string(o.repetitions) +

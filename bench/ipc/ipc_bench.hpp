@@ -136,6 +136,8 @@ struct Options {
     std::uint32_t ring_max_record = 4096;
     /// Throughput runs: the ring producer's and consumer's set_slip() bytes (0: off).
     std::uint64_t ring_slip = 65536;
+    /// Ping-pong: the ring consumers' set_release_step() bytes (0: free after every call).
+    std::uint64_t ring_release_step = 65536;
     std::size_t stream_lines = 4096;  ///< cache_line_stream: lines in the array, a power of two
     /// Pin side A (producer/pinger) and side B (consumer/echoer) to a CPU; -1: no pinning.
     int a_cpu = -1;

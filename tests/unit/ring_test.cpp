@@ -808,6 +808,56 @@ TEST(Ring, a_slipping_consumer_frees_room_in_steps_and_all_of_it_before_it_repor
     EXPECT_EQ(seg.header().zeroed, p.tail());
 }
 
+/// set_release_step(): poll() stores head at once but frees room only per step, or when a
+/// call finds nothing; a round trip's reply so goes out before the lines read are zeroed.
+TEST(Ring, poll_frees_room_in_steps_and_all_of_it_at_the_next_call_that_finds_nothing) {
+    constexpr std::uint64_t CAP = 16384;
+    Segment seg(CAP);
+    auto p = RingProducer::create(seg.bytes(), CAP, 256).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    c.set_release_step(1024);
+    const std::string m(56, 'p');  // 64-byte records
+    for (int i = 0; i < 40; ++i) {
+        ASSERT_EQ(p.try_write(as_bytes(m)), WriteStatus::ok);
+    }
+    const std::uint64_t zeroed = seg.header().zeroed;
+    auto take = [&](std::size_t limit) { return c.poll([](std::span<const std::byte>) {}, limit).value(); };
+    EXPECT_EQ(take(15), 15u);
+    EXPECT_EQ(seg.header().head, zeroed + 15 * 64);
+    EXPECT_EQ(seg.header().zeroed, zeroed);  // less than a step: held
+    EXPECT_EQ(take(1), 1u);                  // the 16th record: a step
+    EXPECT_EQ(seg.header().zeroed, zeroed + 16 * 64);
+    EXPECT_EQ(take(256), 24u);  // more than a step: freed
+    EXPECT_EQ(seg.header().zeroed, p.tail());
+    // Three records in one call, which finds the ring empty after them: still held (a
+    // reply sent now does not wait for the zeroing) ...
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(p.try_write(as_bytes(m)), WriteStatus::ok);
+    }
+    const std::uint64_t held = seg.header().zeroed;
+    EXPECT_EQ(take(256), 3u);
+    EXPECT_EQ(seg.header().head, p.tail());
+    EXPECT_EQ(seg.header().zeroed, held);
+    // ... until the next call, which finds nothing.
+    EXPECT_EQ(take(256), 0u);
+    EXPECT_GE(seg.header().zeroed, xproc::ring::zero_line_start(p.tail()));
+    // A step larger than an eighth of the capacity is capped there; MPSC ignores it.
+    c.set_release_step(CAP);
+    for (int i = 0; i < 40; ++i) {
+        ASSERT_EQ(p.try_write(as_bytes(m)), WriteStatus::ok);
+    }
+    const std::uint64_t before = seg.header().zeroed;
+    EXPECT_EQ(take(32), 32u);  // 2 KiB = CAP / 8
+    EXPECT_GT(seg.header().zeroed, before);
+    Segment mseg(CAP);
+    auto mp = RingProducer::create(mseg.bytes(), CAP, 256, RingKind::mpsc).value();
+    auto mc = RingConsumer::attach(mseg.bytes()).value();
+    mc.set_release_step(1024);
+    ASSERT_EQ(mp.try_write(as_bytes(m)), WriteStatus::ok);
+    EXPECT_EQ(mc.poll([](std::span<const std::byte>) {}, 1).value(), 1u);
+    EXPECT_EQ(mseg.header().zeroed, mseg.header().head);
+}
+
 /// A producer asleep on a full ring gets the room of the next record a stepping consumer
 /// reads, not only a step later.
 TEST(Ring, a_slipping_consumer_frees_room_at_once_for_a_sleeping_producer) {

@@ -581,18 +581,30 @@ class RingConsumer {
     /// its sleep or at its deadline. 0 bytes turns it off (the default); `bytes` is capped
     /// at half the capacity. SPSC and MPSC; ignored by a broadcast reader. For streams, not
     /// for request/response traffic.
-    /// An SPSC consumer that slips also frees room in steps: read() then stores head after
-    /// each message but zeroes what it read and tells the producer (stores zeroed) only
-    /// once a quarter of `bytes` has been read, when it finds the ring empty, before it
-    /// waits, or at once when a producer sleeps on a full ring. Freeing every message
-    /// passes the line the producer is writing and the line of `zeroed` between the two
-    /// sides once per message, and a producer that retries on a full ring then keeps the
-    /// consumer the slower side (measured: 30 or 70 M msgs/s of 64 bytes against 95-105 M
-    /// in steps). A producer may so find the ring full with up to that many bytes read but
-    /// not freed, while this consumer keeps reading.
+    /// An SPSC consumer that slips also frees room in steps of a quarter of `bytes` (see
+    /// set_release_step(); a later call of that sets another step).
     void set_slip(std::uint64_t bytes, std::uint32_t max_calls = 256) noexcept {
         m_slip = {m_kind == RingKind::broadcast ? 0 : std::min(bytes, m_capacity / 2), max_calls};
-        m_release_step = m_kind == RingKind::spsc ? m_slip.bytes / 4 : 0;
+        set_release_step(m_slip.bytes / 4);
+    }
+
+    /// Frees room in steps (SPSC): poll() and read() store head after what they read, but
+    /// zero it and tell the producer (store zeroed) only once `bytes` have been read since
+    /// the last time, when a call finds nothing to read, before wait() or arm_doorbell(),
+    /// or at once when a producer sleeps for room. Freeing after every call passes the
+    /// line of `zeroed`, and the lines just read (which the consumer must own to zero),
+    /// between the two sides at every call:
+    /// - streams: a producer retrying on a full ring then keeps the consumer the slower
+    ///   side (measured: 30 or 70 M msgs/s of 64 bytes against 95-105 M in steps);
+    /// - request/response: a reply sent right after a call waits, on x86, until the lines
+    ///   it zeroed are owned (zeroing them at the next call, which finds nothing until the
+    ///   next request, takes that off the round trip).
+    /// The price: a producer may find the ring full with up to `bytes` read but not freed
+    /// while this consumer keeps reading, or does something else between two calls.
+    /// 0 frees after every call (the default); capped at an eighth of the capacity.
+    /// Ignored by MPSC consumers and broadcast readers.
+    void set_release_step(std::uint64_t bytes) noexcept {
+        m_release_step = m_kind == RingKind::spsc ? std::min(bytes, ring::release_step_max(m_capacity)) : 0;
     }
 
     /// Waits up to `timeout` until a record is readable: ok; empty when the timeout passed;
@@ -756,9 +768,9 @@ class RingConsumer {
         }
         zero_up_to(to);
     }
-    /// After read() took a record: release(), or, for a consumer that frees room in steps
-    /// (set_slip()), only the store of head while less than a step has been read since
-    /// the last release and no producer sleeps for room. relaxed: a producer announcing
+    /// After poll() or read() took records: release(), or, for a consumer that frees room
+    /// in steps (set_release_step()), only the store of head while less than a step has
+    /// been read since the last release and no producer sleeps for room. relaxed: a producer announcing
     /// its sleep right now is seen at the next read, or woken by the release() every
     /// report of an empty ring and every wait makes first (release_held()).
     void release_read() noexcept {
@@ -844,8 +856,8 @@ class RingConsumer {
     std::uint64_t m_read_messages = 0;  ///< broadcast: our count
     std::uint32_t m_empty_polls = 0;    ///< read(NO_WAIT) calls that found nothing since the last message
     detail::Slip m_slip;                ///< set_slip(); armed when a look found the ring empty
-    std::uint64_t m_release_step = 0;   ///< set_slip(): read() frees room in steps of this
-    bool m_held = false;                ///< read() has moved head past what it freed (release_read())
+    std::uint64_t m_release_step = 0;   ///< set_release_step(): poll()/read() free room in steps of this
+    bool m_held = false;                ///< poll()/read() moved head past what was freed (release_read())
     static constexpr std::uint32_t EMPTY_POLLS_PER_CHECK = 16;
     WaitOptions m_wait;
     detail::PeerWatch m_producer;  ///< liveness of the producer (SPSC/broadcast)
@@ -876,6 +888,7 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
         return delivered;
     }
     if (m_slip.armed && !slip_allows()) [[unlikely]] {
+        release_held();
         return delivered;
     }
     const std::uint64_t start = m_head;
@@ -927,9 +940,11 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
             break;
         }
     }
-    if (pos != start || m_held) {
+    if (pos != start) {
         m_head = pos;
-        release();
+        release_read();  // all of it at the next call that finds nothing, at the latest
+    } else {
+        release_held();
     }
     return delivered;
 }
