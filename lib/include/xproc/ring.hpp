@@ -770,9 +770,10 @@ class RingConsumer {
     }
     /// After poll() or read() took records: release(), or, for a consumer that frees room
     /// in steps (set_release_step()), only the store of head while less than a step has
-    /// been read since the last release and no producer sleeps for room. relaxed: a producer announcing
-    /// its sleep right now is seen at the next read, or woken by the release() every
-    /// report of an empty ring and every wait makes first (release_held()).
+    /// been read since the last release and no producer sleeps for room. relaxed: a
+    /// producer announcing its sleep right now is seen at the next call, or woken by the
+    /// release() that every report of an empty ring and every wait makes first
+    /// (release_held()).
     void release_read() noexcept {
         if (m_head - m_zeroed < m_release_step &&
             std::atomic_ref<std::uint32_t>(m_header->producer_waiting).load(std::memory_order_relaxed) == 0) {

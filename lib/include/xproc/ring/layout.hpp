@@ -55,9 +55,10 @@
 /// lags `head` by less than RING_ZERO_LINE bytes, and the rest is zeroed by the next
 /// release or when the consumer closes. (The consumer zeroes up to `head` where the lag
 /// could keep the largest record, with its padding, from fitting a drained ring.) An SPSC
-/// consumer that frees room in steps (RingConsumer::set_slip) stores `head` after each
-/// record and the rest once per step: `zeroed` then lags `head` by less than
-/// release_step_max(capacity) until it finds the ring empty, waits or closes. A larger gap,
+/// consumer that frees room in steps (RingConsumer::set_release_step, also set by
+/// set_slip) stores `head` after each call and the rest once per step: `zeroed` then lags
+/// `head` by less than release_step_max(capacity) until a call finds nothing to read,
+/// waits or closes. A larger gap,
 /// or any gap of more than a line with no consumer attached, means a consumer died between
 /// the two stores; the next consumer zeroes `[zeroed, head)` when it attaches.
 ///
@@ -141,8 +142,8 @@ inline constexpr std::uint64_t RING_ZERO_LINE = 64;
 constexpr std::uint64_t zero_line_start(std::uint64_t position) noexcept {
     return position & ~(RING_ZERO_LINE - 1);
 }
-/// SPSC: the most bytes an attached consumer that frees room in steps keeps read but not
-/// zeroed (a step is a quarter of its slip distance, which is at most half the capacity).
+/// SPSC: the largest step of a consumer that frees room in steps (set_release_step caps
+/// it here): the most bytes it keeps read but not zeroed.
 constexpr std::uint64_t release_step_max(std::uint64_t capacity) noexcept {
     return capacity / 8;
 }
