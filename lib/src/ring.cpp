@@ -1801,6 +1801,14 @@ Result<ReadResult> RingConsumer::read_slow(std::span<std::byte> buffer, Timeout 
             return ReadResult{ReadStatus::empty, 0, 0};
         }
         m_slip.arm();  // we found the ring empty: wait() slips
+        if (timeout == NO_WAIT && m_kind == RingKind::spsc &&
+            (m_follow || producer_state() != PeerState::dead)) {
+            // The liveness check alone: all that wait(NO_WAIT) would add for an SPSC ring
+            // whose producer lives is a second look, and its general path made the first
+            // empty poll after every message cost 30-70 ns instead of ~10 (measured), paid
+            // by a request/response peer while the next request may be arriving.
+            return ReadResult{ReadStatus::empty, 0, 0};
+        }
         auto waited = wait(timeout);
         if (!waited) {
             return fail(std::move(waited.error()));

@@ -1610,6 +1610,31 @@ TEST(Ring, a_consumer_waiting_on_a_dead_producer_gets_peer_gone_after_draining) 
     EXPECT_EQ(c.read(buf, xproc::NO_WAIT)->status, ReadStatus::peer_gone);
 }
 
+TEST(Ring, the_first_empty_try_read_after_a_dead_producers_last_message_reports_peer_gone) {
+    // The first empty poll after a message takes a short path (the liveness check alone):
+    // it must still tell a dead producer from a live one, and honour `follow`.
+    for (const bool follow : {false, true}) {
+        SCOPED_TRACE(follow ? "follow" : "no follow");
+        Segment seg(4096);
+        auto p = RingProducer::create(seg.bytes(), 4096, 256).value();
+        ASSERT_EQ(p.write(as_bytes("one")), WriteStatus::ok);
+        ASSERT_EQ(p.write(as_bytes("two")), WriteStatus::ok);
+        AttachOptions o = fast_liveness();
+        o.follow = follow;
+        auto c = RingConsumer::attach(seg.bytes(), o).value();
+        std::vector<std::byte> buf(64);
+        ASSERT_EQ(c.try_read(buf)->status, ReadStatus::ok);
+        EXPECT_EQ(c.try_read(buf)->status, ReadStatus::ok);
+        EXPECT_EQ(c.try_read(buf)->status, ReadStatus::empty);  // alive: nothing yet
+        ASSERT_EQ(p.write(as_bytes("three")), WriteStatus::ok);
+        seg.header().producer_pid = vanished_pid();  // the producer "dies"
+        c.close();
+        c = RingConsumer::attach(seg.bytes(), o).value();  // no cached verdict
+        ASSERT_EQ(c.try_read(buf)->status, ReadStatus::ok);
+        EXPECT_EQ(c.try_read(buf)->status, follow ? ReadStatus::empty : ReadStatus::peer_gone);
+    }
+}
+
 TEST(RingDeathTest, reading_through_a_moved_from_consumer_is_an_assertion_not_a_crash) {
     // The inline fast path of read() must leave a moved-from consumer to the slow path's
     // assertion (a message naming the condition, then abort), not dereference null.
