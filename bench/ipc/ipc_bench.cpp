@@ -317,7 +317,7 @@ class MessageTemplate {
 
   private:
     static constexpr unsigned char PATTERN = 0xa5;
-    static constexpr std::uint64_t PATTERN_WORD = 0xa5a5a5a5a5a5a5a5;
+    static constexpr std::uint64_t PATTERN_WORD = 0x0101010101010101ULL * PATTERN;  ///< PATTERN in every byte
     std::vector<std::byte> m_bytes;
 };
 
