@@ -11,6 +11,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -54,7 +56,12 @@ void print_usage() {
     std::printf(
         "\n"
         "  --sizes=N[,N]        throughput message sizes in bytes (default 64,1024; 16..4096)\n"
-        "  --cpu=A,B            pin the producer/pinger to CPU A and the consumer/echoer to CPU B\n"
+        "  --pin=MODE           where the two sides run: both (default: every run made twice, the\n"
+        "                       producer/pinger on the first CPU and the consumer/echoer on the\n"
+        "                       second, then swapped, the better kept), one (that way only) or\n"
+        "                       none (the kernel places them)\n"
+        "  --cpu=A,B            the two CPUs --pin uses (default: the first two this process may\n"
+        "                       run on)\n"
         "  --ring-wait=MODE     how ring_copy and ring_zero_copy wait: busy (default: spin on the\n"
         "                       NO_WAIT calls), blocking (futex at once) or adaptive (spin, then\n"
         "                       futex); the *_adaptive transports are always adaptive\n"
@@ -194,8 +201,14 @@ bool parse_options(int& argc, char** argv) {
                 !parse_unsigned((*parts)[1], b)) {
                 return bad("--cpu (A,B)");
             }
-            o.a_cpu = static_cast<int>(a);
-            o.b_cpu = static_cast<int>(b);
+            o.a_cpu = static_cast<int>(std::min<std::uint64_t>(a, INT_MAX));
+            o.b_cpu = static_cast<int>(std::min<std::uint64_t>(b, INT_MAX));
+        } else if (auto v = value_of("--pin")) {
+            auto p = ib::parse_pinning(*v);
+            if (!p) {
+                return bad("--pin (both, one, none)");
+            }
+            o.pinning = *p;
         } else if (auto v = value_of("--ring-wait")) {
             auto w = ib::parse_ring_wait(*v);
             if (!w) {
@@ -226,6 +239,10 @@ bool parse_options(int& argc, char** argv) {
     }
     argc = out;
     argv[argc] = nullptr;
+    if (auto error = ib::resolve_pinning(o)) {
+        std::fprintf(stderr, "ring_bench: %s\n", error->c_str());
+        return false;
+    }
     return true;
 }
 

@@ -259,6 +259,7 @@ struct SideResult {
     std::uint64_t samples = 0;  ///< A, ping-pong: timed round trips
     double rtt_min = 0, rtt_median = 0, rtt_p99 = 0, rtt_p999 = 0, rtt_max = 0, rtt_mean = 0;
     std::uint32_t done = 0;  ///< 1 when the side finished without error (set just before exiting)
+    std::int32_t cpu = -1;   ///< the CPU the side ended on (sched_getcpu)
     char error[512] = {};    ///< first error, "" when none
 };
 
@@ -1978,7 +1979,7 @@ struct SideSetup {
     w.ready_fd = s.ready_write;
     w.go_fd = s.go_read;
     const int cpu = s.role == Role::a ? o.a_cpu : o.b_cpu;
-    if (cpu >= 0) {
+    if (o.pinning != Pinning::none && cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);
@@ -1999,6 +2000,7 @@ struct SideSetup {
     if (rc != 0 && w.out->error[0] == '\0') {
         w.fail("failed without a message");
     }
+    w.out->cpu = sched_getcpu();
     // release: B's results happen-before A (wait_for_peer) and the supervisor see `done`.
     std::atomic_ref<std::uint32_t>(w.out->done).store(rc == 0 ? 1 : 0, std::memory_order_release);
     std::fflush(nullptr);
@@ -2318,6 +2320,71 @@ std::optional<RingWait> parse_ring_wait(std::string_view name) noexcept {
     return std::nullopt;
 }
 
+std::string_view to_string(Pinning pinning) noexcept {
+    switch (pinning) {
+        case Pinning::both_ways:
+            return "both";
+        case Pinning::one_way:
+            return "one";
+        case Pinning::none:
+            return "none";
+    }
+    return "?";
+}
+
+std::optional<Pinning> parse_pinning(std::string_view name) noexcept {
+    for (const Pinning p : {Pinning::both_ways, Pinning::one_way, Pinning::none}) {
+        if (to_string(p) == name) {
+            return p;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> resolve_pinning(Options& options) {
+    if (options.pinning == Pinning::none) {
+        return std::nullopt;
+    }
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        return "--cpu: sched_getaffinity: " + std::string(std::strerror(errno));
+    }
+    std::vector<int> cpus;
+    std::string list;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &allowed)) {
+            cpus.push_back(cpu);
+            list += (list.empty() ? "" : ",") + std::to_string(cpu);
+        }
+    }
+    for (const int cpu : {options.a_cpu, options.b_cpu}) {
+        if (cpu >= 0 && (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed))) {
+            return "--cpu: this process may not run on CPU " + std::to_string(cpu) + " (it may run on " +
+                   list + "); give two of those";
+        }
+    }
+    if (options.a_cpu >= 0 && options.a_cpu == options.b_cpu) {
+        return "--cpu: both sides on CPU " + std::to_string(options.a_cpu) +
+               " would take turns instead of running side by side; give two different CPUs";
+    }
+    // Unset ones: the first allowed CPUs the other side does not use.
+    for (int* cpu : {&options.a_cpu, &options.b_cpu}) {
+        const int other = cpu == &options.a_cpu ? options.b_cpu : options.a_cpu;
+        for (std::size_t i = 0; *cpu < 0 && i < cpus.size(); ++i) {
+            if (cpus[i] != other) {
+                *cpu = cpus[i];
+            }
+        }
+    }
+    if (options.a_cpu < 0 || options.b_cpu < 0) {
+        // One CPU: the sides share it whatever we do.
+        options.pinning = Pinning::none;
+        options.a_cpu = options.b_cpu = -1;
+    }
+    return std::nullopt;
+}
+
 bool supports(Transport transport, Kind kind) noexcept {
     if (kind == Kind::idle) {
         return transport == Transport::ring_copy_adaptive || transport == Transport::ring_zero_copy_adaptive;
@@ -2466,8 +2533,13 @@ std::string format_table(const Report& report) {
         std::string(to_string(o.ring_wait)).c_str(),
         o.ring_slip > 0 ? (std::to_string(o.ring_slip) + " bytes").c_str() : "off",
         o.ring_release_step > 0 ? (std::to_string(o.ring_release_step) + " bytes").c_str() : "off",
-        o.a_cpu >= 0 || o.b_cpu >= 0 ? printf_string("A on CPU %d, B on CPU %d", o.a_cpu, o.b_cpu).c_str()
-                                     : "none",
+        o.pinning == Pinning::both_ways
+            ? printf_string("A on CPU %d and B on CPU %d, then the other way round, the better run kept "
+                            "(notes: tp/rtt A<n>, the CPU A had in it)",
+                            o.a_cpu, o.b_cpu)
+                  .c_str()
+        : o.pinning == Pinning::one_way ? printf_string("A on CPU %d, B on CPU %d", o.a_cpu, o.b_cpu).c_str()
+                                        : "none (the kernel places the sides)",
         o.quick ? "; QUICK mode (small runs: numbers are indicative only)" : "");
     out += printf_string("%-23s %5s | %10s %9s | %10s %10s %10s | %s\n", "transport", "size", "msgs/s",
                          "MB/s", "RTT median", "p99", "p99.9 ns", "notes");
@@ -2492,6 +2564,15 @@ std::string format_table(const Report& report) {
             }
         }
         std::string note_refs;
+        if (o.pinning == Pinning::both_ways) {
+            for (const Measurement* m : {tp, pp}) {
+                if (m != nullptr && m->status == Status::ok && m->a_cpu >= 0) {
+                    note_refs += std::string(note_refs.empty() ? "" : " ") + (m == tp ? "tp A" : "rtt A") +
+                                 std::to_string(m->a_cpu);
+                }
+            }
+            note_refs += note_refs.empty() ? "" : " ";
+        }
         if (idle != nullptr && idle->status == Status::ok) {
             notes.push_back(printf_string(
                 "%s idle: %.0f us of consumer CPU per idle second (%.2f s idle), "
@@ -2587,8 +2668,8 @@ std::string format_json(const Report& report) {
            ", \"ring_slip\": " + std::to_string(o.ring_slip) +
            ", \"ring_release_step\": " + std::to_string(o.ring_release_step) +
            ", \"stream_lines\": " + std::to_string(o.stream_lines) +
-           ", \"a_cpu\": " + std::to_string(o.a_cpu) + ", \"b_cpu\": " + std::to_string(o.b_cpu) +
-           ", \"repetitions\": " + std::to_string(o.repetitions) +
+           ", \"pinning\": " + json_string(to_string(o.pinning)) + ", \"a_cpu\": " + std::to_string(o.a_cpu) +
+           ", \"b_cpu\": " + std::to_string(o.b_cpu) + ", \"repetitions\": " + std::to_string(o.repetitions) +
            ", \"quick\": " + (o.quick ? "true" : "false") + "},\n";
     out += "  \"measurements\": [";
     bool first = true;
@@ -2601,7 +2682,8 @@ std::string format_json(const Report& report) {
                ", \"status\": " + json_string(to_string(m.status)) +
                ", \"reason\": " + json_string(m.reason) + ", \"note\": " + json_string(m.note) +
                ", \"sequence_errors\": " + std::to_string(m.sequence_errors) +
-               ", \"runs\": " + std::to_string(m.runs);
+               ", \"runs\": " + std::to_string(m.runs) + ", \"a_cpu\": " + std::to_string(m.a_cpu) +
+               ", \"b_cpu\": " + std::to_string(m.b_cpu);
         if (m.what.kind == Kind::idle) {
             out += ", \"seconds\": " + json_number(m.seconds) +
                    ", \"idle_cpu_us_per_s\": " + json_number(m.idle_cpu_us_per_s) +
@@ -2658,7 +2740,11 @@ void print_json(std::FILE* out, const Report& report) {
 // Session
 
 struct Session::Impl {
-    explicit Impl(Options o) : options(std::move(o)), owner(getpid()), load_before(load_average()) {}
+    explicit Impl(Options o)
+        : options(std::move(o)),
+          pin_error(resolve_pinning(options)),
+          owner(getpid()),
+          load_before(load_average()) {}
     ~Impl() {
         // A side that calls exit() (iceoryx) runs static destructors of its copy of the
         // caller: it must not stop the caller's RouDi.
@@ -2667,11 +2753,15 @@ struct Session::Impl {
         }
     }
 
-    Measurement run(const Case& c);
+    /// One run with side A on `a_cpu` and B on `b_cpu` (-1: not pinned).
+    Measurement run(const Case& c, int a_cpu, int b_cpu);
+    Measurement run_guarded(const Case& c, int a_cpu, int b_cpu);
     bool ensure_roudi();
     void stop_roudi() noexcept;
 
     Options options;
+    std::optional<std::string> pin_error;  ///< resolve_pinning() refused the CPUs: every run fails with it
+    bool swap_first = false;               ///< both_ways: the next run_once() starts with the sides swapped
     pid_t owner;
     double load_before;
     // RouDi
@@ -2806,16 +2896,23 @@ void Session::Impl::stop_roudi() noexcept {
     roudi_pid = -1;
 }
 
-Measurement Session::Impl::run(const Case& c) {
+Measurement Session::Impl::run(const Case& c, int a_cpu, int b_cpu) {
     Measurement m;
     m.what = c;
-    const Options& o = options;
+    // The sides read their CPU from the options they are given.
+    Options o = options;
+    o.a_cpu = m.a_cpu = a_cpu;
+    o.b_cpu = m.b_cpu = b_cpu;
+    o.pinning = a_cpu >= 0 ? Pinning::one_way : Pinning::none;
     const auto give = [&](Status status, std::string reason) {
         m.status = status;
         m.reason = std::move(reason);
         return m;
     };
 
+    if (pin_error) {
+        return give(Status::failed, *pin_error);
+    }
     if (!supports(c.transport, c.kind)) {
         return give(Status::failed, std::string(to_string(c.transport)) + " does not measure " +
                                         std::string(to_string(c.kind)));
@@ -3010,6 +3107,10 @@ Measurement Session::Impl::run(const Case& c) {
 
     const SideResult& ra = control->a;
     const SideResult& rb = control->b;
+    if (o.pinning != Pinning::none && (ra.cpu != a_cpu || rb.cpu != b_cpu)) {
+        return give(Status::failed, printf_string("pinned to CPUs %d and %d, the sides ended on %d and %d",
+                                                  a_cpu, b_cpu, ra.cpu, rb.cpu));
+    }
     m.sequence_errors = ra.errors + rb.errors;
     if (m.sequence_errors > 0) {
         return give(Status::failed, std::to_string(m.sequence_errors) +
@@ -3069,12 +3170,12 @@ const Options& Session::options() const noexcept {
     return m_impl->options;
 }
 
-Measurement Session::run_once(const Case& what) {
+Measurement Session::Impl::run_guarded(const Case& c, int a_cpu, int b_cpu) {
     Measurement m;
     try {
-        m = m_impl->run(what);
+        m = run(c, a_cpu, b_cpu);
     } catch (const std::exception& e) {
-        m.what = what;
+        m.what = c;
         m.status = Status::failed;
         m.reason = std::string("exception: ") + e.what();
     }
@@ -3082,8 +3183,27 @@ Measurement Session::run_once(const Case& what) {
     return m;
 }
 
+Measurement Session::run_once(const Case& what) {
+    Impl& s = *m_impl;
+    const Options& o = s.options;
+    if (o.pinning == Pinning::none) {
+        return s.run_guarded(what, -1, -1);
+    }
+    if (o.pinning == Pinning::one_way) {
+        return s.run_guarded(what, o.a_cpu, o.b_cpu);
+    }
+    // Both ways, the first placement alternating: the run after another case's may meet
+    // other conditions (caches, the VM's state) than the second.
+    const bool swap = std::exchange(s.swap_first, !s.swap_first);
+    Measurement best = s.run_guarded(what, swap ? o.b_cpu : o.a_cpu, swap ? o.a_cpu : o.b_cpu);
+    if (best.status == Status::ok) {
+        keep_best(best, s.run_guarded(what, swap ? o.a_cpu : o.b_cpu, swap ? o.b_cpu : o.a_cpu));
+    }
+    return best;
+}
+
 void Session::keep_best(Measurement& best, Measurement m) {
-    const unsigned runs = best.runs + 1;
+    const unsigned runs = best.runs + std::max(1u, m.runs);
     if (best.runs == 0 || m.status != Status::ok) {
         best = std::move(m);  // the first run; unavailable stays so, any failed run fails it
     } else if (best.status == Status::ok) {

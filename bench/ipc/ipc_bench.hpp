@@ -105,6 +105,21 @@ std::string_view to_string(RingWait wait) noexcept;
 /// The inverse of to_string ("ring_copy" -> Transport::ring_copy); nullopt when unknown.
 std::optional<Transport> parse_transport(std::string_view name) noexcept;
 std::optional<RingWait> parse_ring_wait(std::string_view name) noexcept;
+
+/// Where the two sides of a measurement run. On a VM the two vCPUs can differ in speed for
+/// minutes at a time (measured here: a spin loop took 0.50 ns per iteration on one and 0.29
+/// on the other, then both 0.31 a few minutes later), and the side that lands on the slower
+/// one decides a throughput run (ring copy API: 23 M msgs/s with the producer there, 70 M
+/// the other way round). Unpinned, every run draws its placement anew, so a ratio of two
+/// cases compares two draws.
+enum class Pinning : std::uint8_t {
+    both_ways,  ///< each run made twice, A on the first CPU and B on the second, then swapped; the better
+                ///< kept
+    one_way,    ///< A on the first CPU, B on the second
+    none,       ///< the kernel places the sides (and may move them)
+};
+std::string_view to_string(Pinning pinning) noexcept;
+std::optional<Pinning> parse_pinning(std::string_view name) noexcept;
 /// One line saying how the transport is used, for --help and the README.
 std::string_view describe(Transport transport) noexcept;
 /// False for the references that measure one kind only (atomic_ping_pong, line_ping_pong,
@@ -139,7 +154,9 @@ struct Options {
     /// Ping-pong: the ring consumers' set_release_step() bytes (0: free after every call).
     std::uint64_t ring_release_step = 65536;
     std::size_t stream_lines = 4096;  ///< cache_line_stream: lines in the array, a power of two
-    /// Pin side A (producer/pinger) and side B (consumer/echoer) to a CPU; -1: no pinning.
+    /// How side A (producer/pinger) and side B (consumer/echoer) are pinned, and to which two
+    /// CPUs (-1: the first two this process may run on; see resolve_pinning()).
+    Pinning pinning = Pinning::both_ways;
     int a_cpu = -1;
     int b_cpu = -1;
     /// Measure each case this many times and keep the best run (highest msgs/s, lowest median
@@ -157,6 +174,12 @@ struct Options {
 
 /// Small runs for tests and `xring bench --quick`: the whole default case list in a few seconds.
 Options quick_options();
+
+/// Fills in the CPUs of a pinned run: unset ones (-1) become the first two CPUs of this
+/// process's affinity mask (with fewer than two, pinning becomes none). Returns an error
+/// text (naming --cpu and the CPUs allowed) when a CPU given is not one this process may
+/// run on, or both are the same.
+std::optional<std::string> resolve_pinning(Options& options);
 
 /// One measurement to make.
 struct Case {
@@ -201,6 +224,9 @@ struct Measurement {
     double wake_us = 0;                 ///< from the send after the idle period to its receipt
     std::uint64_t sequence_errors = 0;  ///< wrong length, order, loss or duplicate (any makes it failed)
     unsigned runs = 0;                  ///< runs made (Options::repetitions); the numbers are the best one's
+    /// The CPUs sides A and B ran on in the run kept (-1: not pinned).
+    int a_cpu = -1;
+    int b_cpu = -1;
 };
 
 enum class Verdict : std::uint8_t { pass, miss, not_measured };
@@ -261,11 +287,13 @@ class Session {
     /// One measurement. Never throws for an OS or transport failure: the status says it.
     Measurement run(const Case& what);
 
-    /// One measurement of `what`, whatever Options::repetitions says.
+    /// One measurement of `what`, whatever Options::repetitions says: one run, or with
+    /// Pinning::both_ways two (one per placement, the better kept; the first placement
+    /// alternates from call to call).
     Measurement run_once(const Case& what);
 
     /// Keeps in `best` the better of `best` and `m` (the first ok run, then the highest msgs/s
-    /// or the lowest median RTT); a failed or unavailable `m` replaces it.
+    /// or the lowest median RTT); a failed or unavailable `m` replaces it. Adds up the runs.
     static void keep_best(Measurement& best, Measurement m);
 
     /// Runs `cases` Options::repetitions times in interleaved rounds (every case once, then

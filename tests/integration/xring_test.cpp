@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -1545,16 +1546,94 @@ TEST(XringBench, repeat_runs_every_case_that_many_times_and_rejects_zero) {
     EXPECT_EQ(r.exit_code, 0) << describe(args, r);
     auto j = JsonParser(r.out).document();
     ASSERT_TRUE(j.has_value()) << r.out.substr(0, 2000);
+    // Pinned both ways (the default, with two CPUs), each of the 3 rounds runs a case twice.
+    const double per_round = (*j)["options"]["pinning"].str() == "both" ? 2 : 1;
     std::size_t measured = 0;
     for (const Json& m : (*j)["measurements"].arr()) {
         EXPECT_EQ(m["status"].str(), "ok") << m["transport"].str() << ": " << m["reason"].str();
-        EXPECT_EQ(m["runs"].num(), 3) << m["transport"].str();
+        EXPECT_EQ(m["runs"].num(), 3 * per_round) << m["transport"].str();
         ++measured;
     }
     EXPECT_EQ(measured, 2u);
     const RunResult zero = run_xring({"bench", "--repeat", "0"});
     EXPECT_EQ(zero.exit_code, 2);
     EXPECT_TRUE(one_error_line(zero.err) && contains(zero.err, "--repeat")) << zero.err;
+}
+
+/// The CPUs this process may run on.
+std::vector<int> allowed_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::vector<int> cpus;
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+            if (CPU_ISSET(cpu, &set)) {
+                cpus.push_back(cpu);
+            }
+        }
+    }
+    return cpus;
+}
+
+TEST(XringBench, pin_runs_the_sides_where_asked_and_refuses_cpus_it_cannot_use) {
+    const std::vector<int> cpus = allowed_cpus();
+    if (cpus.size() < 2) {
+        GTEST_SKIP() << "needs two CPUs";
+    }
+    const std::string first = std::to_string(cpus[0]);
+    const std::string second = std::to_string(cpus[1]);
+    const auto measure = [](std::vector<std::string> extra) {
+        std::vector<std::string> args = {"bench",  "--quick", "--json",      "--throughput-only",
+                                         "--size", "64",      "--transport", "ring_copy"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const RunResult r = run_xring(args);
+        EXPECT_EQ(r.exit_code, 0) << describe(args, r);
+        auto j = JsonParser(r.out).document();
+        EXPECT_TRUE(j.has_value()) << r.out.substr(0, 2000);
+        return j.value_or(Json{});
+    };
+    // One way, reversed: A (the producer) on the second CPU. The harness fails a run whose
+    // sides did not end on the CPUs asked for (sched_getcpu), so "ok" means they did.
+    {
+        const Json j = measure({"--pin", "one", "--cpu", second + "," + first});
+        EXPECT_EQ(j["options"]["pinning"].str(), "one");
+        const Json& m = j["measurements"].arr().at(0);
+        EXPECT_EQ(m["status"].str(), "ok") << m["reason"].str();
+        EXPECT_EQ(m["runs"].num(), 1);
+        EXPECT_EQ(m["a_cpu"].num(), cpus[1]);
+        EXPECT_EQ(m["b_cpu"].num(), cpus[0]);
+    }
+    // The default: both ways on the first two CPUs, two runs, the kept one's placement.
+    {
+        const Json j = measure({});
+        EXPECT_EQ(j["options"]["pinning"].str(), "both");
+        const Json& m = j["measurements"].arr().at(0);
+        EXPECT_EQ(m["status"].str(), "ok") << m["reason"].str();
+        EXPECT_EQ(m["runs"].num(), 2);
+        const std::set<double> placement{m["a_cpu"].num(), m["b_cpu"].num()};
+        EXPECT_EQ(placement, (std::set<double>{static_cast<double>(cpus[0]), static_cast<double>(cpus[1])}));
+    }
+    {
+        const Json j = measure({"--pin", "none"});
+        EXPECT_EQ(j["options"]["pinning"].str(), "none");
+        EXPECT_EQ(j["measurements"].arr().at(0)["a_cpu"].num(), -1);
+    }
+    // A CPU outside our affinity mask, the same CPU twice, an unknown mode: usage errors.
+    int outside = 0;
+    while (std::find(cpus.begin(), cpus.end(), outside) != cpus.end()) {
+        ++outside;
+    }
+    const RunResult foreign = run_xring({"bench", "--cpu", first + "," + std::to_string(outside)});
+    EXPECT_EQ(foreign.exit_code, 2);
+    EXPECT_TRUE(one_error_line(foreign.err) && contains(foreign.err, "--cpu") &&
+                contains(foreign.err, "may not run on CPU " + std::to_string(outside)))
+        << foreign.err;
+    const RunResult twice = run_xring({"bench", "--cpu", first + "," + first});
+    EXPECT_EQ(twice.exit_code, 2);
+    EXPECT_TRUE(one_error_line(twice.err) && contains(twice.err, "both sides on CPU " + first)) << twice.err;
+    const RunResult mode = run_xring({"bench", "--pin", "sideways"});
+    EXPECT_EQ(mode.exit_code, 2);
+    EXPECT_TRUE(one_error_line(mode.err) && contains(mode.err, "--pin")) << mode.err;
 }
 
 TEST(XringHelp, help_and_version_for_every_command) {

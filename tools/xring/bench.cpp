@@ -27,6 +27,14 @@ int run_bench(const BenchOptions& options) {
         o.transports.push_back(*t);
     }
     o.messages = options.messages;
+    o.pinning = bench::parse_pinning(options.pin).value_or(bench::Pinning::both_ways);
+    if (options.cpus.size() == 2) {
+        o.a_cpu = options.cpus[0];
+        o.b_cpu = options.cpus[1];
+    }
+    if (auto error = bench::resolve_pinning(o)) {
+        usage_error(*error);
+    }
     o.repetitions = options.repeat;
     if (options.ping_size != 0) {
         o.ping_pong_size = options.ping_size;

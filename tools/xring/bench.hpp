@@ -19,7 +19,9 @@ struct BenchOptions {
     std::vector<std::size_t> sizes;       ///< empty: the harness's default
     std::size_t ping_size = 0;            ///< ping-pong message size; 0: the harness's default
     bool throughput_only = false;
-    unsigned repeat = 1;  ///< interleaved rounds; each case's best run is reported
+    unsigned repeat = 1;       ///< interleaved rounds; each case's best run is reported
+    std::string pin = "both";  ///< both, one or none (bench::Pinning)
+    std::vector<int> cpus;     ///< the two CPUs --pin uses; empty: the first two allowed
 };
 
 int run_bench(const BenchOptions& options);

@@ -185,6 +185,19 @@ int main(int argc, char** argv) {
                      "Measure everything K times in interleaved rounds and report each case's best run")
         ->type_name("K")
         ->check(CLI::Range(1, 100));
+    bench
+        ->add_option("--pin", bench_options.pin,
+                     "Where the two sides run: both (each run made twice, A on the first CPU and B on the "
+                     "second, then swapped; the better kept), one (that way only), none (the kernel decides)")
+        ->type_name("MODE")
+        ->check(CLI::IsMember({"both", "one", "none"}));
+    bench
+        ->add_option("--cpu", bench_options.cpus,
+                     "The two CPUs --pin uses (default: the first two this process may run on)")
+        ->type_name("A,B")
+        ->delimiter(',')
+        ->expected(2)
+        ->check(CLI::NonNegativeNumber);
 
     // CLI11 would report an unknown command as a missing one.
     if (argc > 1 && argv[1][0] != '-') {
