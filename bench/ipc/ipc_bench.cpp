@@ -1979,7 +1979,7 @@ struct SideSetup {
     w.ready_fd = s.ready_write;
     w.go_fd = s.go_read;
     const int cpu = s.role == Role::a ? o.a_cpu : o.b_cpu;
-    if (o.pinning != Pinning::none && cpu >= 0) {
+    if (cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);
@@ -2368,14 +2368,16 @@ std::optional<std::string> resolve_pinning(Options& options) {
         return "--cpu: both sides on CPU " + std::to_string(options.a_cpu) +
                " would take turns instead of running side by side; give two different CPUs";
     }
-    // Unset ones: the first allowed CPUs the other side does not use.
-    for (int* cpu : {&options.a_cpu, &options.b_cpu}) {
-        const int other = cpu == &options.a_cpu ? options.b_cpu : options.a_cpu;
-        for (std::size_t i = 0; *cpu < 0 && i < cpus.size(); ++i) {
-            if (cpus[i] != other) {
-                *cpu = cpus[i];
-            }
-        }
+    // Unset ones: the first allowed CPU the other side does not use.
+    const auto first_but = [&](int other) {
+        const auto it = std::find_if(cpus.begin(), cpus.end(), [&](int cpu) { return cpu != other; });
+        return it == cpus.end() ? -1 : *it;
+    };
+    if (options.a_cpu < 0) {
+        options.a_cpu = first_but(options.b_cpu);
+    }
+    if (options.b_cpu < 0) {
+        options.b_cpu = first_but(options.a_cpu);
     }
     if (options.a_cpu < 0 || options.b_cpu < 0) {
         // One CPU: the sides share it whatever we do.
@@ -2899,11 +2901,10 @@ void Session::Impl::stop_roudi() noexcept {
 Measurement Session::Impl::run(const Case& c, int a_cpu, int b_cpu) {
     Measurement m;
     m.what = c;
-    // The sides read their CPU from the options they are given.
+    // The sides read their CPU (-1: not pinned) from the options they are given.
     Options o = options;
     o.a_cpu = m.a_cpu = a_cpu;
     o.b_cpu = m.b_cpu = b_cpu;
-    o.pinning = a_cpu >= 0 ? Pinning::one_way : Pinning::none;
     const auto give = [&](Status status, std::string reason) {
         m.status = status;
         m.reason = std::move(reason);
@@ -3107,7 +3108,7 @@ Measurement Session::Impl::run(const Case& c, int a_cpu, int b_cpu) {
 
     const SideResult& ra = control->a;
     const SideResult& rb = control->b;
-    if (o.pinning != Pinning::none && (ra.cpu != a_cpu || rb.cpu != b_cpu)) {
+    if (a_cpu >= 0 && (ra.cpu != a_cpu || rb.cpu != b_cpu)) {
         return give(Status::failed, printf_string("pinned to CPUs %d and %d, the sides ended on %d and %d",
                                                   a_cpu, b_cpu, ra.cpu, rb.cpu));
     }
