@@ -1081,9 +1081,10 @@ TEST(XringStat, watch_samples_with_rates) {
     EXPECT_EQ(text.exit_code, 0) << text.err;
     EXPECT_TRUE(contains(text.out, "\n\nring " + ring.str() + "\n")) << text.out;
     EXPECT_TRUE(contains(text.out, "  rate ")) << text.out;
-    // An interrupted watch ends normally.
-    Proc watch({"stat", ring.str(), "--watch", "0.1"});
-    std::this_thread::sleep_for(300ms);
+    // An interrupted watch ends normally. Interrupt it only once it has printed a sample:
+    // its handler is in place by then (a fixed sleep raced a slow start under ASan).
+    Proc watch({"stat", ring.str(), "--watch", "0.1"}, Proc::In::null, {}, Proc::Out::pipe);
+    ASSERT_TRUE(watch.read_line(10s).has_value());
     watch.kill(SIGINT);
     EXPECT_EQ(watch.wait(3s), 0);
 }
