@@ -306,9 +306,14 @@ class MessageTemplate {
             // 132-142 M msgs/s with it against 173-185 M, fast state).
             std::uint64_t word = PATTERN_WORD;
             asm("" : "+r"(word));
-            for (std::size_t i = 8; i < 56; i += 8) {
-                put64(dst + i, word);
-            }
+            // Written out: in ring_zero_copy's flattened loop GCC kept the loop (a compare and
+            // branch per word): 4-11% fewer msgs/s in 28 alternating pairs (session 16).
+            put64(dst + 8, word);
+            put64(dst + 16, word);
+            put64(dst + 24, word);
+            put64(dst + 32, word);
+            put64(dst + 40, word);
+            put64(dst + 48, word);
         } else {
             std::memcpy(dst, src, size);
         }
