@@ -36,7 +36,8 @@ struct BenchOptions {
 };
 BenchOptions g_options;
 std::unique_ptr<ib::Session> g_session;
-std::vector<ib::Measurement> g_measurements;
+std::vector<ib::Measurement> g_measurements;         // each case's best run
+std::vector<std::vector<ib::Measurement>> g_rounds;  // g_rounds[round][case]: that round's run
 int g_failures = 0;
 
 void print_usage() {
@@ -48,7 +49,8 @@ void print_usage() {
         "  --round-trips=N      ping-pong: timed round trips (default 50000; stops after\n"
         "                       --max-ping-seconds=S, default 2, with at least 1000)\n"
         "  --warmup=N           ping-pong: untimed round trips first (default 1000)\n"
-        "  --repeat=K           measure each case K times, keep the best run (default 1)\n"
+        "  --repeat=K           K interleaved rounds (default 1): the table keeps each case's best\n"
+        "                       run, a goal ratio is the median of the rounds' ratios\n"
         "  --transports=T[,T]   subset, of:");
     for (const ib::Transport t : ib::ALL_TRANSPORTS) {
         std::printf(" %s", std::string(ib::to_string(t)).c_str());
@@ -251,7 +253,7 @@ std::string case_name(const ib::Case& c) {
            std::to_string(c.size);
 }
 
-void run_case(benchmark::State& state, ib::Case c, std::size_t index) {
+void run_case(benchmark::State& state, ib::Case c, std::size_t index, unsigned round) {
     if (const ib::Measurement& before = g_measurements[index];
         before.runs > 0 && before.status != ib::Status::ok) {
         // Unavailable or failed in an earlier round: not run again.
@@ -273,6 +275,7 @@ void run_case(benchmark::State& state, ib::Case c, std::size_t index) {
         }
         state.SetIterationTime(t);
     }
+    g_rounds[round][index] = m;
     ib::Session::keep_best(g_measurements[index], m);
     if (m.status == ib::Status::unavailable) {
         // Not a failure of the run: the peer could not be set up here.
@@ -304,11 +307,12 @@ void register_all() {
     const std::vector<ib::Case> cases = ib::default_cases(g_options.harness);
     g_measurements.assign(cases.size(), ib::Measurement{});
     const unsigned rounds = std::max(1u, g_options.harness.repetitions);
+    g_rounds.assign(rounds, std::vector<ib::Measurement>(cases.size()));
     for (unsigned round = 1; round <= rounds; ++round) {
         for (std::size_t i = 0; i < cases.size(); ++i) {
             const std::string name =
                 case_name(cases[i]) + (rounds > 1 ? "/round:" + std::to_string(round) : "");
-            benchmark::RegisterBenchmark(name.c_str(), run_case, cases[i], i)
+            benchmark::RegisterBenchmark(name.c_str(), run_case, cases[i], i, round - 1)
                 ->Iterations(1)
                 ->UseManualTime()
                 ->Unit(benchmark::kNanosecond);
@@ -333,10 +337,14 @@ int main(int argc, char** argv) {
     register_all();
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
-    // Cases Google Benchmark's filter left out were never run.
+    // Cases Google Benchmark's filter left out were never run (nor were those that failed
+    // or were unavailable in an earlier round, in later rounds).
     std::erase_if(g_measurements, [](const ib::Measurement& m) { return m.runs == 0; });
+    for (std::vector<ib::Measurement>& round : g_rounds) {
+        std::erase_if(round, [](const ib::Measurement& m) { return m.runs == 0; });
+    }
     if (!g_measurements.empty()) {
-        const ib::Report report = g_session->make_report(g_measurements);
+        const ib::Report report = g_session->make_report(g_measurements, g_rounds);
         FILE* out = g_options.table_to_stderr ? stderr : stdout;
         std::fprintf(out, "\n");
         ib::print_table(out, report);

@@ -236,7 +236,13 @@ std::string_view to_string(Verdict verdict) noexcept;
 struct Ratio {
     std::string name;         ///< "ring_copy_vs_pipe"
     std::string description;  ///< "ring copy API vs pipe, msgs/s at 64 B"
-    double value = 0;         ///< 0 when not measured
+    /// 0 when not measured. With two rounds or more (Options::repetitions), the median of
+    /// `rounds`; else, or when a round lacks one of the cases, `best_of`.
+    double value = 0;
+    /// The ratio in each round, its two cases measured in that round (each at its better
+    /// placement when pinned both ways). Empty with one round.
+    std::vector<double> rounds;
+    double best_of = 0;  ///< the ratio of the two cases' best runs over all rounds
     double goal = 0;
     bool at_least = true;  ///< pass when value >= goal (else when value <= goal)
     Verdict verdict = Verdict::not_measured;
@@ -244,9 +250,15 @@ struct Ratio {
 
 /// The goal ratios: ring copy API vs pipe (>= 10x) and vs Boost message_queue (>= 5x),
 /// zero-copy batch vs the cache-line stream (>= 0.70), ring ping-pong median vs the bare
-/// atomic ping-pong (<= 1.3x); plus the zero-copy ping-pong ratio for information (goal 1.3x),
-/// and line_ping_pong's against the same 1.3x (a reference: the floor of any message protocol).
-std::vector<Ratio> compute_ratios(std::span<const Measurement> measurements);
+/// atomic ping-pong (<= 1.3x), adaptive vs busy (>= 0.9), CPU per idle second (< 1 ms);
+/// and line_ping_pong's against the same 1.3x (a reference: the floor of any message
+/// protocol). `best`: each case's best run; `rounds`: every round's measurements (a case
+/// absent from a round or not ok there leaves that ratio on `best`). With two rounds or
+/// more a ratio is the median of its per-round ratios, the idle CPU the worst round's: on
+/// a VM whose speed drifts over minutes, two cases' best runs can come from different
+/// minutes, and a brief fast spell in one case's runs would decide the ratio alone.
+std::vector<Ratio> compute_ratios(std::span<const Measurement> best,
+                                  std::span<const std::vector<Measurement>> rounds = {});
 
 /// Everything a front end prints.
 struct Report {
@@ -293,7 +305,8 @@ class Session {
     Measurement run_once(const Case& what);
 
     /// Keeps in `best` the better of `best` and `m` (the first ok run, then the highest msgs/s
-    /// or the lowest median RTT); a failed or unavailable `m` replaces it. Adds up the runs.
+    /// or the lowest median RTT; for idle, the higher CPU cost, since its goal is a ceiling);
+    /// a failed or unavailable `m` replaces it. Adds up the runs.
     static void keep_best(Measurement& best, Measurement m);
 
     /// Runs `cases` Options::repetitions times in interleaved rounds (every case once, then
@@ -308,8 +321,10 @@ class Session {
     /// Stops the RouDi this session started (the destructor does it too).
     void stop_roudi() noexcept;
 
-    /// Builds a report from measurements made here (ratios, load, clock cost).
-    Report make_report(std::vector<Measurement> measurements) const;
+    /// Builds a report from measurements made here (ratios, load, clock cost): each case's
+    /// best run, and every round's runs (see compute_ratios).
+    Report make_report(std::vector<Measurement> measurements,
+                       std::span<const std::vector<Measurement>> rounds = {}) const;
 
   private:
     struct Impl;

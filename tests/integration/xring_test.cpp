@@ -1540,6 +1540,13 @@ TEST(XringBench, quick_json_report_measures_the_transports_asked_for) {
         EXPECT_EQ(m["status"].str(), "ok") << m["transport"].str() << ": " << m["reason"].str();
     }
     EXPECT_EQ(seen, transports);
+    // One round: a ratio is that of the two cases' runs.
+    for (const Json& r : (*j)["ratios"].arr()) {
+        EXPECT_TRUE(r["rounds"].arr().empty()) << r["name"].str();
+        if (!r["value"].is_null()) {
+            EXPECT_DOUBLE_EQ(r["value"].num(), r["best_of"].num()) << r["name"].str();
+        }
+    }
     const RunResult bad = run_xring({"bench", "--transport", "carrier_pigeon"});
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_TRUE(one_error_line(bad.err)) << bad.err;
@@ -1562,6 +1569,27 @@ TEST(XringBench, repeat_runs_every_case_that_many_times_and_rejects_zero) {
         ++measured;
     }
     EXPECT_EQ(measured, 2u);
+    // A ratio is the median of the ratios within each round, which are listed; the ratio of
+    // the best runs is there too. The two cases' messages per second in a round are not in
+    // the report, but the median has to be one of the three rounds' values.
+    bool found = false;
+    for (const Json& r : (*j)["ratios"].arr()) {
+        if (r["name"].str() != "ring_copy_vs_pipe") {
+            EXPECT_TRUE(r["rounds"].arr().empty()) << r["name"].str();
+            continue;
+        }
+        found = true;
+        ASSERT_EQ(r["rounds"].arr().size(), 3u);
+        std::vector<double> rounds;
+        for (const Json& v : r["rounds"].arr()) {
+            EXPECT_GT(v.num(), 0);
+            rounds.push_back(v.num());
+        }
+        std::sort(rounds.begin(), rounds.end());
+        EXPECT_DOUBLE_EQ(r["value"].num(), rounds[1]);
+        EXPECT_GT(r["best_of"].num(), 0);
+    }
+    EXPECT_TRUE(found);
     const RunResult zero = run_xring({"bench", "--repeat", "0"});
     EXPECT_EQ(zero.exit_code, 2);
     EXPECT_TRUE(one_error_line(zero.err) && contains(zero.err, "--repeat")) << zero.err;

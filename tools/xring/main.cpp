@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
                     "Only the throughput runs (no ping-pong, no idle measurement)");
     bench
         ->add_option("--repeat", bench_options.repeat,
-                     "Measure everything K times in interleaved rounds and report each case's best run")
+                     "Measure everything K times in interleaved rounds: each case's best run, each "
+                     "goal ratio the median of the rounds' ratios")
         ->type_name("K")
         ->check(CLI::Range(1, 100));
     bench
