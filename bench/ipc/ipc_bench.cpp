@@ -1907,7 +1907,7 @@ bool run_iceoryx(Worker& w, const Case& c, const Options& o, Resources& r) {
 /// frees the room read so far first (a producer may be waiting for it), so the consumer
 /// gave room back every 256 messages. Session 16, alternating pairs: the adaptive run made
 /// 86-122% of the busy one (median 95-98%) with wait() first, 96-102% (median 98%) with
-/// this loop, and busy zero-copy gained about 8% (one test fewer per batch).
+/// this loop, and busy zero-copy gained about 9% (one test fewer per batch).
 bool ring_batch_consume(Worker& w, RingConsumer& c, std::size_t size, xproc::Timeout timeout) {
     Checker check(w, size);
     bool hello = false;
