@@ -435,6 +435,20 @@ struct Checker {
         w.fail(what);
     }
 
+    /// After the stop message: the side's end time and counts; false if a message was wrong
+    /// or the count differs from the one the producer sent.
+    bool finish() noexcept {
+        w.out->t_ns = now_ns();
+        w.out->count = received;
+        w.out->errors = errors;
+        if (stop_count != received) {
+            ++w.out->errors;
+            return w.fail("received " + std::to_string(received) + " messages, the producer sent " +
+                          std::to_string(stop_count));
+        }
+        return errors == 0;
+    }
+
     Worker& w;
     std::size_t size;
     std::uint64_t expected = 0;
@@ -1017,15 +1031,7 @@ bool consume(Worker& w, Link& link, std::size_t size) {
         }
         w.out->count = check.received;  // progress, for the supervisor's timeout message
     }
-    w.out->t_ns = now_ns();
-    w.out->count = check.received;
-    w.out->errors = check.errors;
-    if (check.stop_count != check.received) {
-        ++w.out->errors;
-        return w.fail("received " + std::to_string(check.received) + " messages, the producer sent " +
-                      std::to_string(check.stop_count));
-    }
-    return check.errors == 0;
+    return check.finish();
 }
 
 /// Fills `out` with the statistics of `samples` (nanoseconds; sorted here).
@@ -1953,15 +1959,7 @@ bool ring_batch_consume(Worker& w, RingConsumer& c, std::size_t size, xproc::Tim
         }
         w.out->count = check.received;  // progress, for the supervisor's timeout message
     }
-    w.out->t_ns = now_ns();
-    w.out->count = check.received;
-    w.out->errors = check.errors;
-    if (check.stop_count != check.received) {
-        ++w.out->errors;
-        return w.fail("received " + std::to_string(check.received) + " messages, the producer sent " +
-                      std::to_string(check.stop_count));
-    }
-    return check.errors == 0;
+    return check.finish();
 }
 
 bool run_ring(Worker& w, const Case& c, const Options& o, Resources& r) {
