@@ -3,19 +3,25 @@
 #include "xproc/ring_segment.hpp"
 
 #include <gtest/gtest.h>
+#include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
 #include <span>
@@ -1422,6 +1428,120 @@ TEST(Ring, timed_read_on_an_empty_ring_returns_empty_after_the_timeout) {
     auto now = c.read(buf, xproc::NO_WAIT);
     ASSERT_TRUE(now.has_value());
     EXPECT_EQ(now->status, ReadStatus::empty);
+}
+
+/// What a process did while it slept: its futex waits with a timeout, and its
+/// membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) calls (the sleeper's fence).
+struct SleepCalls {
+    int timed_futex_waits = 0;
+    int global_membarriers = 0;
+    int exit_status = -1;
+};
+
+/// Runs `body` in a child traced with PTRACE_SYSCALL and counts its SleepCalls (the
+/// child's exit status is `body`'s result: 0 when it returned true).
+SleepCalls count_sleep_calls(const std::function<bool()>& body) {
+    SleepCalls calls;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0 || ::raise(SIGSTOP) != 0) {
+            ::_exit(2);
+        }
+        ::_exit(body() ? 0 : 1);
+    }
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status)) {
+        ADD_FAILURE() << "the traced child did not stop: " << std::strerror(errno);
+        return calls;
+    }
+    ::ptrace(PTRACE_SETOPTIONS, pid, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL);
+    long signal = 0;
+    while (::ptrace(PTRACE_SYSCALL, pid, nullptr, signal) == 0 && ::waitpid(pid, &status, 0) == pid) {
+        signal = 0;
+        if (WIFEXITED(status)) {
+            calls.exit_status = WEXITSTATUS(status);
+            break;
+        }
+        if (!WIFSTOPPED(status)) {
+            break;  // killed
+        }
+        if (WSTOPSIG(status) != (SIGTRAP | 0x80)) {
+            signal = WSTOPSIG(status);  // a signal of its own: delivered
+            continue;
+        }
+        __ptrace_syscall_info info{};
+        if (::ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof info, &info) <= 0 ||
+            info.op != PTRACE_SYSCALL_INFO_ENTRY) {
+            continue;
+        }
+        const auto& args = info.entry.args;
+        if (info.entry.nr == SYS_futex && (args[1] & FUTEX_CMD_MASK) == FUTEX_WAIT && args[3] != 0) {
+            ++calls.timed_futex_waits;
+        } else if (info.entry.nr == SYS_membarrier && args[0] == MEMBARRIER_CMD_GLOBAL_EXPEDITED) {
+            ++calls.global_membarriers;
+        }
+    }
+    return calls;
+}
+
+bool global_membarrier_available() {
+    const long mask = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    return mask > 0 && (mask & MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0;
+}
+
+AttachOptions sleep_with_liveness(std::chrono::milliseconds interval) {
+    AttachOptions o;
+    o.wait.policy = xproc::WaitPolicy::sleep;
+    o.wait.liveness_interval = interval;
+    return o;
+}
+
+// A sleeper that wakes only to check its peer does not fence again while the word still
+// holds its announcement (nobody else sleeps in it): one membarrier per wait, however
+// many liveness wake-ups. Where several sleepers share the word (MPSC producers), each
+// sleep fences. Liveness every 5 ms (doubling up to 20 ms) over 300 ms: a dozen sleeps.
+TEST(Ring, an_idle_sleeper_fences_once_per_wait_not_at_every_liveness_wake_up) {
+    if (!global_membarrier_available()) {
+        GTEST_SKIP() << "membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) is not available";
+    }
+    const SleepCalls consumer = count_sleep_calls([] {
+        Segment seg(4096);
+        auto p = RingProducer::create(seg.bytes(), 4096, 256);
+        auto c = RingConsumer::attach(seg.bytes(), sleep_with_liveness(5ms));
+        std::vector<std::byte> buf(64);
+        if (!p || !c) {
+            return false;
+        }
+        auto r = c->read(buf, 300ms);
+        return r && r->status == ReadStatus::empty;
+    });
+    EXPECT_EQ(consumer.exit_status, 0);
+    EXPECT_GE(consumer.timed_futex_waits, 5);
+    EXPECT_EQ(consumer.global_membarriers, 1) << consumer.timed_futex_waits << " sleeps";
+
+    const auto full_ring_waits = [](RingKind kind) {
+        return count_sleep_calls([kind] {
+            Segment seg(256);
+            auto p = RingProducer::create(seg.bytes(), 256, 100, kind, sleep_with_liveness(5ms));
+            auto c = RingConsumer::attach(seg.bytes());
+            if (!p || !c) {
+                return false;
+            }
+            const std::string msg(100, 'x');
+            while (p->write(as_bytes(msg)) == WriteStatus::ok) {
+            }
+            return p->write(as_bytes(msg), 300ms) == WriteStatus::full;
+        });
+    };
+    const SleepCalls spsc = full_ring_waits(RingKind::spsc);
+    EXPECT_EQ(spsc.exit_status, 0);
+    EXPECT_GE(spsc.timed_futex_waits, 5);
+    EXPECT_EQ(spsc.global_membarriers, 1) << spsc.timed_futex_waits << " sleeps";
+
+    const SleepCalls mpsc = full_ring_waits(RingKind::mpsc);
+    EXPECT_EQ(mpsc.exit_status, 0);
+    EXPECT_GE(mpsc.timed_futex_waits, 5);
+    EXPECT_GE(mpsc.global_membarriers, mpsc.timed_futex_waits);
 }
 
 TEST(Ring, blocking_write_waits_for_room_until_the_consumer_reads) {
