@@ -1388,10 +1388,11 @@ TEST(Ring, two_threads_move_millions_of_records_without_loss_reorder_or_corrupti
 
 // ---- Blocking, roles, liveness ----------------------------------------------------------
 
-AttachOptions fast_liveness(xproc::WaitPolicy policy = xproc::WaitPolicy::adaptive) {
+AttachOptions fast_liveness(xproc::WaitPolicy policy = xproc::WaitPolicy::adaptive,
+                            std::chrono::milliseconds interval = 20ms) {
     AttachOptions o;
     o.wait.policy = policy;
-    o.wait.liveness_interval = 20ms;
+    o.wait.liveness_interval = interval;
     return o;
 }
 
@@ -1489,13 +1490,6 @@ bool global_membarrier_available() {
     return mask > 0 && (mask & MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0;
 }
 
-AttachOptions sleep_with_liveness(std::chrono::milliseconds interval) {
-    AttachOptions o;
-    o.wait.policy = xproc::WaitPolicy::sleep;
-    o.wait.liveness_interval = interval;
-    return o;
-}
-
 // A sleeper that wakes only to check its peer does not fence again while the word still
 // holds its announcement (nobody else sleeps in it): one membarrier per wait, however
 // many liveness wake-ups. Where several sleepers share the word (MPSC producers), each
@@ -1507,7 +1501,7 @@ TEST(Ring, an_idle_sleeper_fences_once_per_wait_not_at_every_liveness_wake_up) {
     const SleepCalls consumer = count_sleep_calls([] {
         Segment seg(4096);
         auto p = RingProducer::create(seg.bytes(), 4096, 256);
-        auto c = RingConsumer::attach(seg.bytes(), sleep_with_liveness(5ms));
+        auto c = RingConsumer::attach(seg.bytes(), fast_liveness(xproc::WaitPolicy::sleep, 5ms));
         std::vector<std::byte> buf(64);
         if (!p || !c) {
             return false;
@@ -1522,7 +1516,8 @@ TEST(Ring, an_idle_sleeper_fences_once_per_wait_not_at_every_liveness_wake_up) {
     const auto full_ring_waits = [](RingKind kind) {
         return count_sleep_calls([kind] {
             Segment seg(256);
-            auto p = RingProducer::create(seg.bytes(), 256, 100, kind, sleep_with_liveness(5ms));
+            auto p = RingProducer::create(seg.bytes(), 256, 100, kind,
+                                          fast_liveness(xproc::WaitPolicy::sleep, 5ms));
             auto c = RingConsumer::attach(seg.bytes());
             if (!p || !c) {
                 return false;
