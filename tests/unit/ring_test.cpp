@@ -25,6 +25,7 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -628,6 +629,182 @@ TEST(Ring, poll_delivers_a_batch_in_place_and_releases_it_with_one_store) {
     EXPECT_EQ(seen.size(), 10u);
     EXPECT_EQ(seen.back(), "9");
     EXPECT_EQ(seg.header().head, p.tail());
+}
+
+/// emplace(): records built in place by a writer, published together, in order, with the
+/// lengths the writer returns; bytes it wrote past a shorter length never show as a record.
+TEST(Ring, emplace_builds_records_in_place_and_publishes_them_together) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 64).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    int calls = 0;
+    std::uint64_t published = 0;
+    const auto writer = [&](std::span<std::byte> buf) {
+        EXPECT_EQ(buf.size(), 16u);
+        EXPECT_GE(buf.data(), seg.data());
+        EXPECT_LE(buf.data() + buf.size(), seg.data() + 4096);
+        EXPECT_EQ(seg.header().messages, published);  // nothing published while the batch is built
+        fill_with_fake_headers(buf);                  // all of it, whatever the length
+        const std::string msg = "m" + std::to_string(calls++);
+        std::memcpy(buf.data(), msg.data(), msg.size());
+        return msg.size();
+    };
+    const xproc::Emplaced e = p.emplace(16, writer, 12);
+    EXPECT_EQ(e.status, WriteStatus::ok);
+    EXPECT_EQ(e.count, 12u);
+    EXPECT_EQ(calls, 12);
+    EXPECT_EQ(seg.header().messages, 12u);
+    EXPECT_EQ(seg.header().bytes, 10u * 2 + 2u * 3);
+    EXPECT_EQ(record_header_at(seg, p.tail()).type, 0u) << "the slot after the last record";
+    for (int i = 0; i < 12; ++i) {
+        EXPECT_EQ(read_string(c), "m" + std::to_string(i));
+    }
+    // The slot after the last record lay in what the writer left there: zeroed.
+    EXPECT_EQ(read_string(c), "<empty>");
+    EXPECT_TRUE(xproc::check_ring(seg.bytes()).value().empty());
+    // Plain commits after it still find zero slots after their records.
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(p.try_write(as_bytes("w")), WriteStatus::ok);
+        EXPECT_EQ(read_string(c), "w");
+        EXPECT_EQ(read_string(c), "<empty>");
+    }
+    // A batch joins records left by commit_batched(): all are published together.
+    xproc::Claim cl = p.claim(1);
+    ASSERT_EQ(cl.status, WriteStatus::ok);
+    cl.buffer[0] = std::byte{'b'};
+    p.commit_batched(1);
+    EXPECT_EQ(read_string(c), "<empty>");
+    published = seg.header().messages;
+    EXPECT_EQ(p.emplace(16, writer, 2).count, 2u);
+    EXPECT_EQ(read_string(c), "b");
+    EXPECT_EQ(read_string(c), "m12");
+    EXPECT_EQ(read_string(c), "m13");
+    EXPECT_EQ(read_string(c), "<empty>");
+}
+
+/// emplace() goes on across the wrap (the padding record is claim()'s) and stops when the
+/// ring is full: a partial count, then `full` without calling the writer.
+TEST(Ring, emplace_stops_when_full_and_wraps_around_the_data_area) {
+    for (const RingKind kind : {RingKind::spsc, RingKind::mpsc, RingKind::broadcast}) {
+        SCOPED_TRACE(static_cast<int>(kind));
+        Segment seg(1024);
+        auto p = RingProducer::create(seg.bytes(), 1024, 100, kind).value();
+        auto c = RingConsumer::attach(seg.bytes()).value();
+        std::mt19937 rng(7);
+        std::uint64_t written = 0, read = 0;
+        for (int round = 0; round < 40; ++round) {
+            const std::size_t max_len = 12 + rng() % 52;
+            const xproc::Emplaced e = p.emplace(
+                max_len,
+                [&](std::span<std::byte> buf) {
+                    const std::string msg = std::to_string(written++) + std::string(rng() % 8, '.');
+                    EXPECT_LE(msg.size(), buf.size());
+                    fill_with_fake_headers(buf);
+                    std::memcpy(buf.data(), msg.data(), msg.size());
+                    return msg.size();
+                },
+                1000);
+            if (kind == RingKind::broadcast) {
+                // The writer never waits: it overwrites what the reader has not read.
+                EXPECT_EQ(e.count, 1000u);
+                written = 0;
+                continue;
+            }
+            ASSERT_EQ(e.status, WriteStatus::ok);
+            ASSERT_GT(e.count, 0u);
+            ASSERT_LT(e.count, 1000u);
+            int more = 0;
+            EXPECT_EQ(
+                p.emplace(
+                     max_len, [&](std::span<std::byte>) { return static_cast<std::size_t>(++more); }, 10)
+                    .status,
+                WriteStatus::full);
+            EXPECT_EQ(more, 0);
+            // Drain: every record in order, nothing else.
+            for (;;) {
+                const std::string got = read_string(c);
+                if (got == "<empty>") {
+                    break;
+                }
+                ASSERT_EQ(got.substr(0, got.find('.')), std::to_string(read)) << got;
+                ++read;
+            }
+            ASSERT_EQ(read, written);
+            EXPECT_TRUE(xproc::check_ring(seg.bytes()).value().empty());
+        }
+        if (kind != RingKind::broadcast) {
+            EXPECT_GT(seg.header().tail, 4u * 1024);  // several laps
+        }
+    }
+}
+
+TEST(Ring, emplace_refuses_a_record_over_max_record_without_calling_the_writer) {
+    Segment seg(1024);
+    auto p = RingProducer::create(seg.bytes(), 1024, 100).value();
+    int calls = 0;
+    const xproc::Emplaced e = p.emplace(
+        101, [&](std::span<std::byte>) { return static_cast<std::size_t>(++calls); }, 4);
+    EXPECT_EQ(e.status, WriteStatus::too_large);
+    EXPECT_EQ(e.count, 0u);
+    EXPECT_EQ(calls, 0);
+}
+
+/// A writer that throws: the records it completed are published, the one it was writing is
+/// dropped, and its bytes never read as a record, also after later commits.
+TEST(Ring, emplace_publishes_what_was_written_when_the_writer_throws) {
+    for (const RingKind kind : {RingKind::spsc, RingKind::mpsc}) {
+        SCOPED_TRACE(static_cast<int>(kind));
+        Segment seg(4096);
+        auto p = RingProducer::create(seg.bytes(), 4096, 64, kind).value();
+        auto c = RingConsumer::attach(seg.bytes()).value();
+        int calls = 0;
+        EXPECT_THROW(p.emplace(
+                         32,
+                         [&](std::span<std::byte> buf) {
+                             fill_with_fake_headers(buf);
+                             if (++calls == 4) {
+                                 throw std::runtime_error("writer failed");
+                             }
+                             buf[0] = static_cast<std::byte>('0' + calls);
+                             return std::size_t{1};
+                         },
+                         10),
+                     std::runtime_error);
+        EXPECT_EQ(read_string(c), "1");
+        EXPECT_EQ(read_string(c), "2");
+        EXPECT_EQ(read_string(c), "3");
+        EXPECT_EQ(read_string(c), "<empty>");
+        for (const char* msg : {"a", "bc", "def"}) {
+            ASSERT_EQ(p.try_write(as_bytes(msg)), WriteStatus::ok);
+            EXPECT_EQ(read_string(c), msg);
+            EXPECT_EQ(read_string(c), "<empty>");
+        }
+        EXPECT_TRUE(xproc::check_ring(seg.bytes()).value().empty());
+    }
+}
+
+/// poll() guesses each record's size from the one before: sizes that change at every record,
+/// or now and then, are delivered exactly.
+TEST(Ring, poll_delivers_records_whose_sizes_change) {
+    Segment seg(4096);
+    auto p = RingProducer::create(seg.bytes(), 4096, 64).value();
+    auto c = RingConsumer::attach(seg.bytes()).value();
+    const std::vector<std::size_t> sizes{1, 1, 1, 9, 9, 17, 1, 64, 64, 64, 8, 16, 8, 16, 3, 3};
+    std::vector<std::string> sent;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        sent.push_back(std::string(sizes[i], static_cast<char>('a' + i)));
+        ASSERT_EQ(p.try_write(as_bytes(sent.back())), WriteStatus::ok);
+    }
+    std::vector<std::string> seen;
+    auto n = c.poll(
+        [&](std::span<const std::byte> m) {
+            seen.emplace_back(reinterpret_cast<const char*>(m.data()), m.size());
+        },
+        100);
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(*n, sizes.size());
+    EXPECT_EQ(seen, sent);
+    EXPECT_EQ(c.head(), p.tail());
 }
 
 /// set_slip(): once the consumer found the ring empty, poll() and try_read() report nothing

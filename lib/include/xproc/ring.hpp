@@ -93,6 +93,13 @@ struct Claim {
     std::span<std::byte> buffer;
 };
 
+/// Result of `RingProducer::emplace`: how many records were written and published; when
+/// none was, `status` says why, as claim() would (full, too_large, peer_gone).
+struct Emplaced {
+    WriteStatus status = WriteStatus::ok;
+    std::size_t count = 0;
+};
+
 /// How long a blocking call may wait: zero never blocks, a negative value waits forever.
 using Timeout = std::chrono::nanoseconds;
 inline constexpr Timeout NO_WAIT{0};
@@ -209,6 +216,16 @@ inline std::atomic_ref<std::uint64_t> header_word(std::byte* data, std::uint64_t
 /// A record header as that word.
 inline std::uint64_t pack(const ring::RecordHeader& rec) noexcept {
     return std::bit_cast<std::uint64_t>(rec);
+}
+/// Hides `value` from the optimizer, which then cannot replace it with an equal
+/// expression (emits no instruction).
+inline void opaque(std::uint64_t& value) noexcept {
+    asm("" : "+r"(value));
+}
+/// In a branch: keeps the compiler from turning the branch into a conditional move, whose
+/// result depends on both inputs (emits no instruction).
+inline void branch_not_select() noexcept {
+    asm volatile("" ::: "memory");
 }
 /// Whether the 64-byte line of a data area that holds `index` is all zero: what a slipping
 /// side probes (the area ahead of a producer is zero until it writes there; what a
@@ -334,6 +351,19 @@ class RingProducer {
     }
     /// Publishes the records completed by commit_batched().
     void flush() noexcept;
+    /// The zero-copy batch form for streams: builds up to `limit` records in place and
+    /// publishes them together (as commit_batched() then flush()). For each record,
+    /// `writer(std::span<std::byte> buffer)` gets `max_len` bytes and returns the payload
+    /// length it wrote (at most `max_len`). Only the first record may wait for room, up to
+    /// `timeout`; the call stops early when the ring has no room for another `max_len`.
+    /// No claim may be outstanding; records left by commit_batched() go out with these.
+    /// An SPSC producer keeps its position in registers from one record to the next, where
+    /// claim() and commit() keep it in this object, which the writer's stores may alias (3-4
+    /// ns a 64-byte record against about 1 ns, measured). If `writer` throws, the records
+    /// it completed are published, the one it was writing is dropped, and the exception
+    /// propagates.
+    template <typename Writer>
+    Emplaced emplace(std::size_t max_len, Writer&& writer, std::size_t limit, Timeout timeout = NO_WAIT);
     /// Throughput mode for an SPSC producer, the mirror of RingConsumer::set_slip(): once a
     /// claim has found the ring full, the next claims report full (or keep spinning)
     /// without reading the consumer's position, until the consumer has freed `bytes` more
@@ -455,6 +485,36 @@ class RingProducer {
     /// SPSC: we may have written payload bytes up to `end` that no record covers (a commit
     /// shorter than its claim, an abort): header slots before it are zeroed at commit.
     void mark_dirty(std::uint64_t end) noexcept { m_dirty_to = std::max(m_dirty_to, end); }
+    /// emplace()'s SPSC loop: records while the cached view has room before the wrap.
+    template <typename Writer>
+    std::size_t emplace_spsc(std::size_t max_len, Writer& writer, std::size_t limit);
+    /// emplace_spsc()'s end, also when the writer threw: takes over its position and counts,
+    /// holds the batch's first header (if none is held yet) and marks a dropped record's
+    /// space dirty. Publishing is left to flush().
+    void emplaced(std::uint64_t tail, std::uint64_t dirty_to, std::size_t count, std::uint64_t bytes,
+                  std::uint64_t first_pos, std::uint64_t first_word) noexcept {
+        if (count != 0) {
+            if (!m_holding) {
+                m_holding = true;
+                m_held_pos = first_pos;
+                m_held_word = first_word;
+            }
+            m_unpublished = true;
+            m_messages += count;
+            m_bytes += bytes;
+        }
+        m_tail = tail;
+        m_dirty_to = dirty_to;
+        if (tail < m_dirty_to) {
+            // The slot after our last record may hold the writer's bytes: zeroed, as in
+            // commit_spsc(). relaxed: published by the held header's release store.
+            const auto slot = detail::header_word(m_data, tail & m_mask);
+            if (slot.load(std::memory_order_relaxed) != 0) {
+                slot.store(0, std::memory_order_relaxed);
+            }
+        }
+        maybe_sample_fill();
+    }
     /// SPSC high-water mark: our cached zeroed only bounds the fill from above (it is
     /// reloaded when the ring looks full), so a possible new high is checked against the
     /// real head, at most FILL_SAMPLES_PER_LAP times per lap of the ring.
@@ -869,6 +929,100 @@ class RingConsumer {
     UniqueFd m_doorbell_write;
 };
 
+template <typename Writer>
+Emplaced RingProducer::emplace(std::size_t max_len, Writer&& writer, std::size_t limit, Timeout timeout) {
+    XPROC_ASSERT(m_header != nullptr);
+    XPROC_ASSERT(!m_claimed);
+    // Whatever happens (the writer may throw), what was written is published.
+    struct FlushAtExit {
+        RingProducer& producer;
+        ~FlushAtExit() { producer.flush(); }
+    } flush_at_exit{*this};
+    Emplaced result;
+    while (result.count < limit) {
+        if (m_kind == RingKind::spsc && max_len <= m_max_record) {
+            result.count += emplace_spsc(max_len, writer, limit - result.count);
+            if (result.count == limit) {
+                break;
+            }
+        }
+        // One record the general way: padding at the wrap, a fresh look at the consumer's
+        // position, the wait for the first record, and the MPSC and broadcast kinds.
+        const Claim c = claim(max_len, result.count == 0 ? timeout : NO_WAIT);
+        if (c.status != WriteStatus::ok) {
+            if (result.count == 0) {
+                result.status = c.status;
+            }
+            break;
+        }
+        struct AbortIfThrown {
+            RingProducer* producer;
+            ~AbortIfThrown() {
+                if (producer != nullptr) {
+                    producer->abort();
+                }
+            }
+        } abort_if_thrown{this};
+        const std::size_t length = writer(c.buffer);
+        abort_if_thrown.producer = nullptr;
+        XPROC_ASSERT(length <= max_len);
+        commit_batched(length);
+        ++result.count;
+    }
+    return result;
+}
+
+template <typename Writer>
+std::size_t RingProducer::emplace_spsc(std::size_t max_len, Writer& writer, std::size_t limit) {
+    // The loop's state in locals: the writer's stores through std::byte may alias members.
+    struct State {
+        RingProducer& producer;
+        std::uint64_t tail;
+        std::uint64_t dirty_to;
+        std::size_t count = 0;
+        std::uint64_t bytes = 0;
+        std::uint64_t first_pos = 0;
+        std::uint64_t first_word = 0;
+        std::uint64_t open_end = 0;  ///< end of the space of the record being written, while it is
+        ~State() {
+            producer.emplaced(tail, std::max(dirty_to, open_end), count, bytes, first_pos, first_word);
+        }
+    } st{*this, m_tail, m_dirty_to};
+    const std::uint64_t max_size = ring::record_size(max_len);
+    // Room in our cached view of the consumer's position, up to the end of the area (the
+    // wrap, with its padding, is claim()'s).
+    const std::uint64_t end =
+        std::min(m_cached_zeroed + m_capacity - ring::RING_SPSC_GAP, (m_tail & ~m_mask) + m_capacity);
+    std::byte* const data = m_data;
+    const std::uint64_t mask = m_mask;
+    const bool hold = !m_holding;
+    while (st.count < limit && st.tail + max_size <= end) {
+        const std::uint64_t index = st.tail & mask;
+        st.open_end = st.tail + max_size;
+        const std::size_t length =
+            writer(std::span<std::byte>(data + index + sizeof(ring::RecordHeader), max_len));
+        st.open_end = 0;
+        XPROC_ASSERT(length <= max_len);
+        const std::uint64_t word = detail::pack(
+            {static_cast<std::uint32_t>(length), static_cast<std::uint16_t>(ring::RecordType::data), 0});
+        if (hold && st.count == 0) {
+            // The batch's first header: stored last, by flush() (see commit_batched()).
+            st.first_pos = st.tail;
+            st.first_word = word;
+        } else {
+            // relaxed: behind the held header, published by its release store.
+            detail::header_word(data, index).store(word, std::memory_order_relaxed);
+        }
+        if (length < max_len) [[unlikely]] {
+            st.dirty_to = std::max(st.dirty_to, st.tail + max_size);  // the writer may have written there
+        }
+        st.tail += ring::record_size(length);
+        st.bytes += length;
+        ++st.count;
+    }
+    return st.count;
+}
+
 template <typename Handler>
 Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
     XPROC_ASSERT(m_header != nullptr);
@@ -895,16 +1049,28 @@ Result<std::size_t> RingConsumer::poll(Handler&& handler, std::size_t limit) {
     const std::uint64_t start = m_head;
     std::uint64_t pos = m_head;
     bool slow = m_kind != RingKind::spsc;
+    // The next record's position, guessed as this one's plus the size of the one before:
+    // computed from `pos + size`, each header's address would wait for the load of the
+    // header before it, one cache miss after another (64-byte records: 25% slower in a
+    // stand-alone loop, 20% more consumer time per record). A wrong guess costs a branch.
+    std::uint64_t step = 0;
     while (!slow && delivered < limit) {
         // SPSC data records that pass every check: one acquire load of each header (it pairs
         // with the producer's release store of it). Anything else goes to the loop below.
         const std::uint64_t index = pos & m_mask;
+        std::uint64_t next = pos + step;
+        detail::opaque(next);  // so that the compiler does not rewrite it as pos + size
         const auto rec = std::bit_cast<ring::RecordHeader>(
             detail::header_word(m_data, index).load(std::memory_order_acquire));
         const std::uint64_t size = ring::record_size(rec.length);
         if (rec.type == static_cast<std::uint16_t>(ring::RecordType::data) && rec.length <= m_max_record &&
             size <= m_capacity - index && size <= start + m_capacity - pos) [[likely]] {
-            pos += size;
+            if (size != step) [[unlikely]] {
+                detail::branch_not_select();  // a select would make `next` wait for the load again
+                next = pos + size;
+                step = size;
+            }
+            pos = next;
             handler(std::span<const std::byte>(m_data + index + sizeof(ring::RecordHeader), rec.length));
             ++delivered;
             continue;
