@@ -1924,6 +1924,37 @@ bool run_iceoryx(Worker& w, const Case& c, const Options& o, Resources& r) {
     return true;
 }
 
+/// poll(handler, 256) for ring_batch_consume(): a message that is what the Checker expects
+/// is checked against locals, anything else goes to Checker::on(). The Checker is in memory
+/// (its address escapes), and each header's acquire load made the compiler reload and store
+/// its counters at every message: once emplace() made the producer the faster side, that
+/// chain held the consumer at about 200 M msgs/s.
+[[gnu::always_inline]] inline Result<std::size_t> poll_checked(RingConsumer& c, Checker& check,
+                                                               std::size_t size) {
+    std::uint64_t expected = check.expected;
+    std::uint64_t matched = 0;  // messages checked here since the Checker was last updated
+    bool stopped = check.stopped;
+    auto n = c.poll(
+        [&](std::span<const std::byte> m) __attribute__((always_inline)) {
+            if (!stopped && m.size() == size && get64(m.data()) == expected &&
+                get64(m.data() + size - 8) == expected) [[likely]] {
+                ++expected;
+                ++matched;
+                return;
+            }
+            check.expected = expected;
+            check.received += matched;
+            matched = 0;
+            check.on(m);
+            expected = check.expected;
+            stopped = check.stopped;
+        },
+        256);
+    check.expected = expected;
+    check.received += matched;
+    return n;
+}
+
 /// ring_zero_copy throughput, side B: consume() written out for the ring alone (see
 /// ring_batch_produce): poll(handler, 256), every message checked as consume() checks it,
 /// and when a poll finds nothing, wait() unless busy. Not wait() before every poll: wait()
@@ -1936,15 +1967,12 @@ bool ring_batch_consume(Worker& w, RingConsumer& c, std::size_t size, xproc::Tim
     bool hello = false;
     bool first = true;
     while (!check.stopped) {
-        auto n =
-            first
-                ? c.poll(
-                      [&](std::span<const std::byte> m) {
-                          hello = m.size() == size && get64(m.data()) == HELLO;
-                      },
-                      1)
-                : c.poll(
-                      [&](std::span<const std::byte> m) __attribute__((always_inline)) { check.on(m); }, 256);
+        auto n = first ? c.poll(
+                             [&](std::span<const std::byte> m) {
+                                 hello = m.size() == size && get64(m.data()) == HELLO;
+                             },
+                             1)
+                       : poll_checked(c, check, size);
         if (!n) [[unlikely]] {
             return w.fail("ring poll: " + n.error().message());
         }
