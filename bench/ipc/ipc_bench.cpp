@@ -400,15 +400,21 @@ struct Worker {
 struct Checker {
     explicit Checker(Worker& worker, std::size_t message_size) : w(worker), size(message_size) {}
 
+    /// The next message in sequence: `size` bytes, `expected` in its first and last 8.
+    [[gnu::always_inline]] static bool in_sequence(std::span<const std::byte> m, std::size_t size,
+                                                   std::uint64_t expected) noexcept {
+        return m.size() == size && get64(m.data()) == expected && get64(m.data() + size - 8) == expected;
+    }
+
     [[gnu::always_inline]] void on(std::span<const std::byte> m) noexcept {
-        if (m.size() == size && !stopped) [[likely]] {
+        if (!stopped && in_sequence(m, size, expected)) [[likely]] {
+            ++expected;
+            ++received;
+            return;
+        }
+        if (m.size() == size && !stopped) {
             const std::uint64_t head = get64(m.data());
             const std::uint64_t tail = get64(m.data() + size - 8);
-            if (head == expected && tail == expected) [[likely]] {
-                ++expected;
-                ++received;
-                return;
-            }
             if (head == STOP) {
                 stopped = true;
                 stop_count = tail;
@@ -1841,13 +1847,13 @@ bool run_iceoryx(Worker& w, const Case& c, const Options& o, Resources& r) {
 #endif
 
 /// ring_zero_copy throughput, side A: produce() written out for the ring alone (emplace(),
-/// RING_BATCH messages built in place and published together), in a function of its own. In the generic loop
-/// through RingLink, GCC left commit_batched() and poll()'s handler out of line (a call per message each),
-/// and a stand-alone loop doing the same work made 226-269 M msgs/s where the generic one made 150-190 M in
-/// the same minutes (session 15); in thirty alternating pairs this loop won every one, by 30-42% with the VM
-/// in its slow state and 5-13% in its fast state (session 16, bench/README.md). The
-/// cache-line stream has its own loops for the same reason. Busy and waiting modes still
-/// share one loop: only `timeout` differs.
+/// RING_BATCH messages built in place and published together), in a function of its own.
+/// In the generic loop through RingLink, GCC left commit_batched() and poll()'s handler out
+/// of line (a call per message each), and a stand-alone loop doing the same work made
+/// 226-269 M msgs/s where the generic one made 150-190 M in the same minutes (session 15);
+/// in thirty alternating pairs this loop won every one, by 30-42% with the VM in its slow state and 5-13% in
+/// its fast state (session 16, bench/README.md). The cache-line stream has its own loops for the same reason.
+/// Busy and waiting modes still share one loop: only `timeout` differs.
 [[gnu::flatten]] bool ring_batch_produce(Worker& w, const Options& o, RingProducer& p, std::size_t size,
                                          xproc::Timeout timeout) {
     const MessageTemplate m(size);
@@ -1936,8 +1942,7 @@ bool run_iceoryx(Worker& w, const Case& c, const Options& o, Resources& r) {
     bool stopped = check.stopped;
     auto n = c.poll(
         [&](std::span<const std::byte> m) __attribute__((always_inline)) {
-            if (!stopped && m.size() == size && get64(m.data()) == expected &&
-                get64(m.data() + size - 8) == expected) [[likely]] {
+            if (!stopped && Checker::in_sequence(m, size, expected)) [[likely]] {
                 ++expected;
                 ++matched;
                 return;

@@ -454,14 +454,7 @@ class RingProducer {
     void commit_spsc(std::uint64_t length, ring::RecordType type, bool batched = false) noexcept {
         const std::uint64_t end = m_claim_pos + ring::record_size(length);
         if (end < m_dirty_to) [[unlikely]] {
-            // Only if needed: a store would take the line from the consumer polling it.
-            // relaxed: nobody else writes there (the consumer zeroed it before releasing
-            // it); the store is ordered before the consumer's view of it by the release
-            // store below.
-            const auto slot = detail::header_word(m_data, end & m_mask);
-            if (slot.load(std::memory_order_relaxed) != 0) {
-                slot.store(0, std::memory_order_relaxed);
-            }
+            zero_slot(end);  // ordered before the consumer's view of it by the release store below
         }
         m_tail = end;
         const std::uint64_t word =
@@ -485,6 +478,17 @@ class RingProducer {
     /// SPSC: we may have written payload bytes up to `end` that no record covers (a commit
     /// shorter than its claim, an abort): header slots before it are zeroed at commit.
     void mark_dirty(std::uint64_t end) noexcept { m_dirty_to = std::max(m_dirty_to, end); }
+    /// SPSC, before `end` < m_dirty_to is published as the end of our records: zeroes the
+    /// header slot there, which may hold payload bytes of ours. Only if needed: a store
+    /// would take the line from the consumer polling it. relaxed: nobody else writes there
+    /// (the consumer zeroed it before releasing it); the release store of a header that
+    /// publishes the record before it orders it.
+    void zero_slot(std::uint64_t end) noexcept {
+        const auto slot = detail::header_word(m_data, end & m_mask);
+        if (slot.load(std::memory_order_relaxed) != 0) {
+            slot.store(0, std::memory_order_relaxed);
+        }
+    }
     /// emplace()'s SPSC loop: records while the cached view has room before the wrap.
     template <typename Writer>
     std::size_t emplace_spsc(std::size_t max_len, Writer& writer, std::size_t limit);
@@ -506,12 +510,7 @@ class RingProducer {
         m_tail = tail;
         m_dirty_to = dirty_to;
         if (tail < m_dirty_to) {
-            // The slot after our last record may hold the writer's bytes: zeroed, as in
-            // commit_spsc(). relaxed: published by the held header's release store.
-            const auto slot = detail::header_word(m_data, tail & m_mask);
-            if (slot.load(std::memory_order_relaxed) != 0) {
-                slot.store(0, std::memory_order_relaxed);
-            }
+            zero_slot(tail);  // published by the held header's release store (flush())
         }
         maybe_sample_fill();
     }
